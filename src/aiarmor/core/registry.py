@@ -1,0 +1,237 @@
+"""Checks and their registry.
+
+A check is a class with a stable ``id``, a docstring (what it detects, why it matters, its
+standards mapping, references), declared parameters and metric names, and a ``run`` method that
+is a pure function of (context) -> :class:`~aiarmor.core.findings.CheckOutcome`. The
+orchestrator owns isolation, timing, policy thresholds and suppressions.
+
+Checks register explicitly with ``@register``; a second check with the same id is rejected.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from aiarmor.core.errors import ConfigError, RegistryError
+from aiarmor.core.findings import CheckOutcome, Finding, Severity
+from aiarmor.core.standards import validate_refs
+
+
+class Budget(str, enum.Enum):
+    """How much work a check may spend: more queries, restarts, reference models."""
+
+    QUICK = "quick"
+    STANDARD = "standard"
+    THOROUGH = "thorough"
+
+    @classmethod
+    def parse(cls, value: str | Budget) -> Budget:
+        """Parse a budget name; ConfigError when unknown."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ConfigError(
+                f"unknown budget {value!r} (expected quick, standard or thorough)"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A check parameter a policy may set."""
+
+    name: str
+    """Key in the policy's ``[checks."<id>"]`` table."""
+    type: type
+    """``float``, ``int``, ``bool``, ``str`` or ``list``."""
+    default: Any
+    """Value when the policy does not set it (``None``: unset)."""
+    help: str
+    """What it controls."""
+
+    def coerce(self, check_id: str, value: Any) -> Any:
+        """Validate a policy value against the declared type (ConfigError otherwise)."""
+        ok = (
+            isinstance(value, int | float) and not isinstance(value, bool)
+            if self.type is float
+            else isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
+        )
+        if not ok:
+            raise ConfigError(
+                f"checks.{check_id}.{self.name}: expected {self.type.__name__}, "
+                f"got {type(value).__name__}"
+            )
+        return float(value) if self.type is float else value
+
+
+class ProgressFn(Protocol):
+    """Progress callback: ``advance(done, total, message)``."""
+
+    def __call__(self, done: int, total: int, message: str = "") -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything a check may use. Checks must not read global state.
+
+    ``target`` is a :mod:`aiarmor.targets` target and ``data``/``train`` are
+    :class:`aiarmor.data.Dataset` objects; they are typed loosely here because core imports
+    nothing else of aiarmor.
+    """
+
+    target: Any
+    """The model under test."""
+    data: Any
+    """The evaluation (held-out) dataset."""
+    train: Any | None
+    """The training dataset, when given."""
+    params: Mapping[str, Any]
+    """The check's parameters: declared defaults overlaid with the policy's values."""
+    budget: Budget
+    """The work budget."""
+    seed: int
+    """The run seed; use :meth:`rng` / :meth:`torch_seed` for check-local randomness."""
+    check_id: str
+    """The id of the running check."""
+    progress: ProgressFn | None = None
+    """Optional progress callback."""
+
+    def rng(self) -> np.random.Generator:
+        """A generator that depends only on the run seed and the check id."""
+        return np.random.default_rng([self.seed, zlib.crc32(self.check_id.encode())])
+
+    def torch_seed(self) -> int:
+        """An integer seed that depends only on the run seed and the check id."""
+        return (self.seed * 1_000_003 + zlib.crc32(self.check_id.encode())) % (2**63)
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        """Report progress if a callback is attached."""
+        if self.progress is not None:
+            self.progress(done, total, message)
+
+
+class Check:
+    """Base class of every check. Subclasses set the class attributes and implement run."""
+
+    id: ClassVar[str]
+    """Stable id, ``"<area>.<name>"``."""
+    title: ClassVar[str]
+    """Human title."""
+    summary: ClassVar[str]
+    """One sentence: what it detects."""
+    standards: ClassVar[tuple[str, ...]]
+    """Standards references the check as a whole maps to."""
+    params: ClassVar[tuple[Param, ...]] = ()
+    """Declared parameters."""
+    metrics: ClassVar[tuple[str, ...]] = ()
+    """Names of the metrics it reports (a trailing ``*`` marks a family, e.g. ``recall.*``)."""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Capabilities it needs: ``"scores"``, ``"gradients"``, ``"train"``."""
+
+    def applicable(self, ctx: CheckContext) -> str | None:
+        """``None`` if the check can run on this context, else the reason to skip it."""
+        return None
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        """Measure and return metrics, findings and charts."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def finding(
+        self,
+        severity: Severity,
+        title: str,
+        detail: str,
+        remediation: str,
+        *,
+        evidence: Mapping[str, Any] | None = None,
+        standards: tuple[str, ...] | None = None,
+    ) -> Finding:
+        """Build a finding of this check (standards default to the check's own)."""
+        return Finding(
+            check_id=self.id,
+            severity=severity,
+            title=title,
+            detail=detail,
+            remediation=remediation,
+            standards=validate_refs(self.standards if standards is None else standards),
+            evidence=dict(evidence or {}),
+        )
+
+    @classmethod
+    def resolve_params(cls, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with ``overrides``; unknown names and bad types raise ConfigError."""
+        declared = {p.name: p for p in cls.params}
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            names = ", ".join(declared) or "none"
+            raise ConfigError(
+                f"checks.{cls.id}: unknown parameter(s) {', '.join(unknown)} (known: {names})"
+            )
+        out = {p.name: p.default for p in cls.params}
+        for name, value in overrides.items():
+            out[name] = declared[name].coerce(cls.id, value)
+        return out
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The discovery form used by ``aiarmor checks --json``."""
+        return {
+            "id": cls.id,
+            "title": cls.title,
+            "summary": cls.summary,
+            "description": inspect.cleandoc(cls.__doc__ or ""),
+            "standards": list(cls.standards),
+            "requires": list(cls.requires),
+            "parameters": [
+                {"name": p.name, "type": p.type.__name__, "default": p.default, "help": p.help}
+                for p in cls.params
+            ],
+            "metrics": list(cls.metrics),
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r})"
+
+
+_REGISTRY: dict[str, type[Check]] = {}
+
+
+def register(cls: type[Check]) -> type[Check]:
+    """Class decorator: add a check to the registry (duplicate ids are rejected)."""
+    for attr in ("id", "title", "summary", "standards"):
+        if not hasattr(cls, attr):
+            raise RegistryError(f"{cls.__name__} does not define {attr!r}")
+    if not cls.__doc__:
+        raise RegistryError(f"check {cls.id} needs a docstring")
+    validate_refs(cls.standards)
+    if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
+        raise RegistryError(f"check id {cls.id!r} is already registered")
+    _REGISTRY[cls.id] = cls
+    return cls
+
+
+def unregister(check_id: str) -> None:
+    """Remove a check (for tests and plugins)."""
+    _REGISTRY.pop(check_id, None)
+
+
+def registered() -> dict[str, type[Check]]:
+    """A copy of the registry, id -> check class, sorted by id."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_check(check_id: str) -> type[Check]:
+    """The check class for ``check_id`` (RegistryError when unknown)."""
+    try:
+        return _REGISTRY[check_id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise RegistryError(f"unknown check {check_id!r} (known: {known})") from None
+
+

@@ -1,0 +1,92 @@
+"""The audit report: the versioned JSON contract's in-memory form."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiarmor.core.findings import CheckResult, CheckStatus, Finding, _jsonable
+
+SCHEMA_VERSION = "1.0"
+"""Version of the report contract; bumped on any incompatible change."""
+
+
+class Verdict(str, enum.Enum):
+    """The report's overall verdict under its policy."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The result of one audit."""
+
+    tool: Mapping[str, str]
+    """``{"name": "aiarmor", "version": ...}``."""
+    subject: Mapping[str, Any]
+    """What was audited: model, data, sizes, seed, budget, policy."""
+    verdict: Verdict
+    """pass or fail under the policy."""
+    checks: tuple[CheckResult, ...]
+    """Every selected check, in run order."""
+    verdict_reasons: tuple[str, ...] = ()
+    """Why the verdict is fail (empty when it passes)."""
+    errors: tuple[str, ...] = ()
+    """Run-level errors (one line each), e.g. a check that crashed."""
+    timings: Mapping[str, float] = field(default_factory=dict)
+    """Wall times in seconds: ``total`` and one per check id."""
+    created: str = ""
+    """ISO-8601 UTC time the report was made."""
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """All findings of all checks, most severe first (stable within a severity)."""
+        every = [f for c in self.checks for f in c.findings]
+        return tuple(sorted(every, key=lambda f: -int(f.severity)))
+
+    @property
+    def exit_code(self) -> int:
+        """0 passed, 1 the policy failed, 2 a check could not run (fail closed)."""
+        if self.verdict is Verdict.FAIL:
+            return 1
+        if any(c.status is CheckStatus.ERROR for c in self.checks):
+            return 2
+        return 0
+
+    def check(self, check_id: str) -> CheckResult:
+        """The result of one check (KeyError when it was not run)."""
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report contract (see ``aiarmor/reporting/report.schema.json``)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": dict(self.tool),
+            "created": self.created,
+            "subject": _jsonable(dict(self.subject)),
+            "verdict": self.verdict.value,
+            "verdict_reasons": list(self.verdict_reasons),
+            "summary": self.summary(),
+            "checks": [c.to_dict() for c in self.checks],
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": list(self.errors),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of checks by status and unsuppressed findings by severity."""
+        by_status = {s.value: 0 for s in CheckStatus}
+        for c in self.checks:
+            by_status[c.status.value] += 1
+        by_sev = {s: 0 for s in ("critical", "high", "medium", "low", "info")}
+        for f in self.findings:
+            if not f.suppressed:
+                by_sev[f.severity.label] += 1
+        suppressed = sum(f.suppressed for f in self.findings)
+        return {"checks": by_status, "findings": by_sev, "suppressed": suppressed}
