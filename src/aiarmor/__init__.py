@@ -1,5 +1,11 @@
-"""aiarmor: keep machine-learning models secure over their whole life."""
+"""aiarmor: keep machine-learning models secure over their whole life.
 
+The top-level names are the stable public API; areas (``aiarmor.targets``, ``aiarmor.data``,
+``aiarmor.reporting``, ...) are importable on their own.
+"""
+
+from aiarmor._version import __version__
+from aiarmor.audit import audit
 from aiarmor.core import (
     AiarmorError,
     Budget,
@@ -14,8 +20,6 @@ from aiarmor.core import (
     load_policy,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AiarmorError",
     "Budget",
@@ -28,5 +32,6 @@ __all__ = [
     "Severity",
     "Verdict",
     "__version__",
+    "audit",
     "load_policy",
 ]

@@ -14,9 +14,25 @@ from aiarmor.core.errors import (
     RegistryError,
     UnsafeModelError,
 )
-from aiarmor.core.findings import Chart, CheckOutcome, CheckResult, CheckStatus, Finding, Series, Severity
+from aiarmor.core.findings import (
+    Chart,
+    CheckOutcome,
+    CheckResult,
+    CheckStatus,
+    Finding,
+    Series,
+    Severity,
+)
 from aiarmor.core.policy import Policy, Suppression, Threshold, load_policy, parse_policy
-from aiarmor.core.registry import Budget, Check, CheckContext, Param, get_check, register, registered
+from aiarmor.core.registry import (
+    Budget,
+    Check,
+    CheckContext,
+    Param,
+    get_check,
+    register,
+    registered,
+)
 from aiarmor.core.report import SCHEMA_VERSION, Report, Verdict
 from aiarmor.core.standards import CATALOGUE, StandardRef, validate_refs
 

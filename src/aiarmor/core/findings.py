@@ -41,7 +41,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-class CheckStatus(str, enum.Enum):
+class CheckStatus(enum.StrEnum):
     """Outcome of one check in a report."""
 
     PASSED = "passed"

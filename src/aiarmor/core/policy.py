@@ -203,7 +203,7 @@ def _suppressions(table: Mapping[str, Any]) -> list[Suppression]:
     return out
 
 
-STARTER_POLICY = '''\
+STARTER_POLICY = """\
 # aiarmor policy: security framework as code.
 # The same file drives a local `aiarmor audit --policy policy.toml` and a CI gate
 # (exit 0 = pass, 1 = policy failed, 2 = the tool could not do its job).
@@ -234,5 +234,5 @@ confidence_threshold = 0.9  # an answer to garbage input above this confidence i
 # justification = "the serving gateway validates inputs (reviewed 2026-11-02)"
 # titles = ["NaN"]          # optional: only findings whose title contains one of these
 # expires = 2027-03-01      # optional: the suppression lapses after this date
-'''
+"""
 """The commented starter policy that ``aiarmor init`` writes."""

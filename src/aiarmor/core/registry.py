@@ -24,7 +24,7 @@ from aiarmor.core.findings import CheckOutcome, Finding, Severity
 from aiarmor.core.standards import validate_refs
 
 
-class Budget(str, enum.Enum):
+class Budget(enum.StrEnum):
     """How much work a check may spend: more queries, restarts, reference models."""
 
     QUICK = "quick"
@@ -233,5 +233,3 @@ def get_check(check_id: str) -> type[Check]:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise RegistryError(f"unknown check {check_id!r} (known: {known})") from None
-
-

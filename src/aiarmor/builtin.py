@@ -1,0 +1,17 @@
+"""The built-in checks: importing their modules registers them."""
+
+from __future__ import annotations
+
+import importlib
+
+BUILTIN_CHECK_MODULES: tuple[str, ...] = (
+    "aiarmor.baseline.performance",
+    "aiarmor.robustness.input_validation",
+)
+"""Modules whose import registers aiarmor's own checks."""
+
+
+def load_builtin_checks() -> None:
+    """Import every built-in check module (idempotent)."""
+    for name in BUILTIN_CHECK_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,151 @@
+"""The work behind each CLI command, kept out of the Typer signatures in main.py."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from aiarmor.cli.render import RichAuditProgress, clean, print_summary
+from aiarmor.core.errors import ConfigError
+from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.registry import Budget, registered
+from aiarmor.core.report import Report
+
+
+@dataclass(frozen=True, slots=True)
+class AuditArgs:
+    """The parsed options of ``aiarmor audit``."""
+
+    model: str
+    data: Path
+    weights: Path | None
+    train: Path | None
+    label: str | None
+    sensitive: tuple[str, ...]
+    bounds: str | None
+    n_classes: int | None
+    trust_types: tuple[str, ...]
+    policy: Path | None
+    checks: str | None
+    budget: str
+    seed: int
+    out_dir: Path
+
+
+def parse_bounds(text: str | None) -> tuple[float, float] | None:
+    """``"0,1"`` -> ``(0.0, 1.0)``; ConfigError unless two finite numbers with lo < hi."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"--bounds must be LO,HI (two numbers), got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ConfigError(f"--bounds needs finite LO < HI, got {text!r}")
+    return lo, hi
+
+
+def parse_checks(text: str | None) -> list[str] | None:
+    """``"a,b"`` -> ``["a", "b"]``; None means every registered check."""
+    if text is None:
+        return None
+    ids = [c.strip() for c in text.split(",") if c.strip()]
+    if not ids:
+        raise ConfigError("--checks needs at least one check id")
+    return ids
+
+
+def _policy(path: Path | None) -> Policy:
+    return load_policy(path) if path is not None else Policy()
+
+
+def _write(report: Report, out_dir: Path) -> dict[str, Path]:
+    from aiarmor.reporting import write_reports
+
+    return write_reports(report, out_dir)
+
+
+def run_audit_command(console: Console, args: AuditArgs) -> int:
+    """Load model and data, audit with progress, write reports; return the exit code."""
+    from aiarmor.audit import audit
+    from aiarmor.data import load_dataset
+    from aiarmor.targets import load_target
+
+    Budget.parse(args.budget)
+    policy = _policy(args.policy)
+    checks = parse_checks(args.checks)
+    bounds = parse_bounds(args.bounds)
+    data = load_dataset(args.data, label=args.label, sensitive=args.sensitive)
+    train = None
+    if args.train is not None:
+        train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
+    target = load_target(
+        args.model,
+        weights=args.weights,
+        bounds=bounds,
+        n_classes=args.n_classes,
+        trust_skops_types=args.trust_types,
+    )
+    subject = {"model_spec": args.model, "weights": str(args.weights) if args.weights else None}
+    with RichAuditProgress(console) as progress:
+        report = audit(
+            target,
+            data,
+            train=train,
+            policy=policy,
+            checks=checks,
+            budget=args.budget,
+            seed=args.seed,
+            progress=progress,
+            subject=subject,
+        )
+    print_summary(console, report, _write(report, args.out_dir))
+    return report.exit_code
+
+
+def run_demo_command(
+    console: Console, out_dir: Path, *, seed: int, budget: str, policy: Path | None
+) -> int:
+    """Run the embedded demo and write its reports; return the exit code."""
+    from aiarmor.demo import run_demo
+
+    Budget.parse(budget)
+    pol = _policy(policy)
+    console.print(Text("training the demo CNN on scikit-learn's bundled digits ...", style="dim"))
+    with RichAuditProgress(console) as progress:
+        run = run_demo(out_dir, seed=seed, budget=budget, policy=pol, progress=progress)
+    print_summary(console, run.report, _write(run.report, out_dir))
+    console.print(Text("audit the saved model again with:", style="dim"))
+    console.print(
+        Text(
+            f"  aiarmor audit --model aiarmor.demo:build_model --weights {clean(run.weights)} "
+            f"--data {clean(run.test_data)} --train {clean(run.train_data)} --bounds 0,1"
+        )
+    )
+    return run.report.exit_code
+
+
+def describe_checks() -> list[dict[str, Any]]:
+    """Every registered check in its discovery form (``aiarmor checks --json``)."""
+    from aiarmor.builtin import load_builtin_checks
+
+    load_builtin_checks()
+    return [cls.describe() for cls in registered().values()]
+
+
+def print_checks(console: Console) -> None:
+    """A table of every check for people."""
+    table = Table(title="aiarmor checks", title_justify="left", show_lines=True)
+    for col in ("id", "detects", "parameters", "standards"):
+        table.add_column(col)
+    for info in describe_checks():
+        params = "\n".join(f"{p['name']} = {p['default']!r}" for p in info["parameters"])
+        table.add_row(info["id"], info["summary"], params, "\n".join(info["standards"]))
+    console.print(table)

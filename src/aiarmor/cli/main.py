@@ -1,0 +1,157 @@
+"""The ``aiarmor`` command: parse -> call the library -> render -> exit code.
+
+Exit codes: 0 passed / nothing found, 1 policy failed / something found, 2 the tool could not
+do its job. Bad input gets one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from aiarmor._version import __version__
+from aiarmor.core.errors import AiarmorError, ConfigError
+
+app = typer.Typer(
+    name="aiarmor",
+    help="Assess, harden, deploy and monitor machine-learning models securely.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"aiarmor {__version__}", markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """aiarmor: a penetration test, a policy gate and a secure runtime for ML models."""
+
+
+OutDir = Annotated[Path, typer.Option("--out", help="Directory for the reports.")]
+Budget = Annotated[str, typer.Option(help="quick | standard | thorough.")]
+Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same report.")]
+PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")]
+
+
+@app.command()
+def demo(
+    out_dir: OutDir = Path("aiarmor-demo"),
+    seed: Seed = 0,
+    budget: Budget = "standard",
+    policy: PolicyOpt = None,
+) -> None:
+    """Train a small CNN on bundled real data (digits), audit it, write all reports."""
+    from aiarmor.cli.commands import run_demo_command
+
+    raise typer.Exit(run_demo_command(out, out_dir, seed=seed, budget=budget, policy=policy))
+
+
+@app.command("audit")
+def audit_cmd(
+    model: Annotated[str, typer.Option(help="Model SPEC: file.py:fn, pkg.mod:fn, or a file.")],
+    data: Annotated[Path, typer.Option(help="Held-out data: .npz, .csv or .parquet.")],
+    weights: Annotated[Path | None, typer.Option(help="state_dict / safetensors.")] = None,
+    train: Annotated[Path | None, typer.Option(help="Training data (same format).")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
+    sensitive: Annotated[list[str] | None, typer.Option(help="Sensitive column (repeat).")] = None,
+    bounds: Annotated[str | None, typer.Option(help="Valid input domain LO,HI.")] = None,
+    n_classes: Annotated[int | None, typer.Option(help="Classes (for plain callables).")] = None,
+    trust_type: Annotated[list[str] | None, typer.Option(help="skops type to trust.")] = None,
+    policy: PolicyOpt = None,
+    checks: Annotated[str | None, typer.Option(help="Comma-separated check ids.")] = None,
+    budget: Budget = "standard",
+    seed: Seed = 0,
+    out_dir: OutDir = Path("aiarmor-report"),
+) -> None:
+    """Audit a model on data and write report.{html,json,sarif,junit.xml}."""
+    from aiarmor.cli.commands import AuditArgs, run_audit_command
+
+    args = AuditArgs(
+        model=model,
+        data=data,
+        weights=weights,
+        train=train,
+        label=label,
+        sensitive=tuple(sensitive or ()),
+        bounds=bounds,
+        n_classes=n_classes,
+        trust_types=tuple(trust_type or ()),
+        policy=policy,
+        checks=checks,
+        budget=budget,
+        seed=seed,
+        out_dir=out_dir,
+    )
+    raise typer.Exit(run_audit_command(out, args))
+
+
+@app.command("checks")
+def checks_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List every check: id, what it detects, parameters, metrics, standards."""
+    from aiarmor.cli.commands import describe_checks, print_checks
+
+    if as_json:
+        sys.stdout.write(json.dumps(describe_checks(), indent=2) + "\n")
+    else:
+        print_checks(out)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the policy.")] = Path("policy.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter policy."""
+    from aiarmor.core.policy import STARTER_POLICY
+
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(STARTER_POLICY, encoding="utf-8")
+    out.print(f"wrote {path}", markup=False)
+
+
+def main() -> None:
+    """Console entry point: one-line errors and exit code 2 for anything that goes wrong."""
+    try:
+        app()
+    except AiarmorError as exc:
+        err.print(f"aiarmor: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("aiarmor: interrupted", markup=False)
+        sys.exit(2)
+    except Exception as exc:
+        if os.environ.get("AIARMOR_DEBUG"):
+            raise
+        msg = " ".join(str(exc).split())[:300]
+        err.print(
+            f"aiarmor: internal error: {type(exc).__name__}: {msg} "
+            "(set AIARMOR_DEBUG=1 for the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

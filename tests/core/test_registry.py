@@ -1,0 +1,83 @@
+import pytest
+
+from aiarmor.core import Budget, Check, CheckContext, ConfigError, Param, RegistryError, register
+from aiarmor.core.registry import get_check, registered, unregister
+
+
+def _make(check_id="t.example", standards=("OWASP-ML:ML01",), doc="Detects things."):
+    cls = type(
+        "Example",
+        (Check,),
+        {
+            "__doc__": doc,
+            "id": check_id,
+            "title": "Example",
+            "summary": "s",
+            "standards": standards,
+            "params": (Param("level", float, 0.5, "how strict"), Param("n", int, 3, "count")),
+            "metrics": ("m", "recall.*"),
+        },
+    )
+    return cls
+
+
+def test_register_lists_and_rejects_duplicates():
+    cls = register(_make())
+    try:
+        assert registered()["t.example"] is cls
+        assert get_check("t.example") is cls
+        with pytest.raises(RegistryError, match="already registered"):
+            register(_make())
+    finally:
+        unregister("t.example")
+    with pytest.raises(RegistryError, match="unknown check"):
+        get_check("t.example")
+
+
+def test_register_requires_docstring_and_known_standards():
+    with pytest.raises(RegistryError, match="docstring"):
+        register(_make(doc=None))
+    with pytest.raises(RegistryError, match="unknown standards"):
+        register(_make(standards=("OWASP-ML:ML99",)))
+
+
+def test_params_resolve_with_types_checked():
+    cls = _make()
+    assert cls.resolve_params({}) == {"level": 0.5, "n": 3}
+    assert cls.resolve_params({"level": 1}) == {"level": 1.0, "n": 3}
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        cls.resolve_params({"levle": 1.0})
+    with pytest.raises(ConfigError, match="expected float"):
+        cls.resolve_params({"level": "high"})
+    with pytest.raises(ConfigError, match="expected int"):
+        cls.resolve_params({"n": True})
+
+
+def test_describe_lists_parameters_and_metrics():
+    info = _make().describe()
+    assert info["id"] == "t.example"
+    assert info["parameters"][0] == {
+        "name": "level",
+        "type": "float",
+        "default": 0.5,
+        "help": "how strict",
+    }
+    assert info["metrics"] == ["m", "recall.*"]
+    assert info["description"] == "Detects things."
+
+
+def test_context_randomness_depends_on_seed_and_check_only():
+    def ctx(seed, cid):
+        return CheckContext(None, None, None, {}, Budget.QUICK, seed, cid)
+
+    a, b = ctx(1, "a.b").rng().random(3), ctx(1, "a.b").rng().random(3)
+    assert (a == b).all()
+    assert not (a == ctx(2, "a.b").rng().random(3)).all()
+    assert not (a == ctx(1, "a.c").rng().random(3)).all()
+    assert ctx(1, "a.b").torch_seed() == ctx(1, "a.b").torch_seed()
+
+
+def test_budget_parse():
+    assert Budget.parse("quick") is Budget.QUICK
+    with pytest.raises(ConfigError, match="unknown budget"):
+        Budget.parse("huge")

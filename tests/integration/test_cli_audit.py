@@ -1,0 +1,199 @@
+"""``aiarmor audit`` end to end on models and data saved the way a user would save them."""
+
+import json
+import pickle
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from aiarmor.reporting import validate_report
+
+MODELS_PY = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    def build():
+        return nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    """
+)
+
+
+def _toy_data(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 4), dtype=np.float32)
+    y = (x[:, 0] * 3).astype(np.int64).clip(0, 2)
+    return x, y
+
+
+def _trained_module(x, y):
+    torch.manual_seed(0)
+    from torch import nn
+
+    m = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(100):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(xt), yt).backward()
+        opt.step()
+    return m.eval()
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    x, y = _toy_data()
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    (tmp_path / "models.py").write_text(MODELS_PY)
+    module = _trained_module(x, y)
+    torch.save(module.state_dict(), tmp_path / "weights.pt")
+    from safetensors.torch import save_file
+
+    save_file(module.state_dict(), str(tmp_path / "weights.safetensors"))
+    return tmp_path, module
+
+
+def _assert_reports(out_dir):
+    doc = json.loads((out_dir / "report.json").read_text())
+    validate_report(doc)
+    for name in ("report.html", "report.sarif", "report.junit.xml"):
+        assert (out_dir / name).stat().st_size > 0
+    return doc
+
+
+@pytest.mark.parametrize("weights", ["weights.pt", "weights.safetensors"])
+def test_module_file_and_weights(cli, workspace, weights):
+    d, _ = workspace
+    r = cli(
+        "audit",
+        "--model",
+        f"{d}/models.py:build",
+        "--weights",
+        d / weights,
+        "--data",
+        d / "test.npz",
+        "--bounds",
+        "0,1",
+        "--out",
+        d / "out",
+    )
+    assert r.code in (0, 1), r.err
+    doc = _assert_reports(d / "out")
+    perf = next(c for c in doc["checks"] if c["id"] == "baseline.performance")
+    assert perf["status"] in ("passed", "failed")
+    assert perf["metrics"]["accuracy"] > 0.8
+    assert {c["id"] for c in doc["checks"]} >= {
+        "baseline.performance",
+        "robustness.input_validation",
+    }
+    assert r.code == (1 if doc["verdict"] == "fail" else 0)
+
+
+def test_torchscript_and_export_files(cli, workspace):
+    d, module = workspace
+    torch.jit.save(torch.jit.script(module), d / "scripted.pt")
+    torch.export.save(torch.export.export(module, (torch.zeros(2, 4),)), d / "exported.pt2")
+    for name in ("scripted.pt", "exported.pt2"):
+        r = cli(
+            "audit",
+            "--model",
+            d / name,
+            "--data",
+            d / "test.npz",
+            "--checks",
+            "baseline.performance",
+            "--out",
+            d / name.replace(".", "_"),
+        )
+        assert r.code == 0, r.err
+        doc = _assert_reports(d / name.replace(".", "_"))
+        assert doc["checks"][0]["metrics"]["accuracy"] > 0.8
+
+
+def test_skops_model_on_a_csv_table(cli, tmp_path):
+    pytest.importorskip("skops")
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _toy_data()
+    frame = pd.DataFrame(x, columns=list("abcd")).assign(label=np.array(["n", "m", "p"])[y])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    clf = LogisticRegression(max_iter=500).fit(x, y)
+    sio.dump(clf, tmp_path / "m.skops")
+    r = cli(
+        "audit",
+        "--model",
+        tmp_path / "m.skops",
+        "--data",
+        tmp_path / "t.csv",
+        "--label",
+        "label",
+        "--out",
+        tmp_path / "out",
+    )
+    assert r.code in (0, 1), r.err
+    doc = _assert_reports(tmp_path / "out")
+    assert doc["subject"]["n_samples"] == 120
+
+
+def test_policy_failure_exits_1(cli, workspace):
+    d, _ = workspace
+    (d / "strict.toml").write_text('[checks."baseline.performance"]\nmin_accuracy = 0.999\n')
+    r = cli(
+        "audit",
+        "--model",
+        f"{d}/models.py:build",
+        "--weights",
+        d / "weights.pt",
+        "--data",
+        d / "test.npz",
+        "--checks",
+        "baseline.performance",
+        "--policy",
+        d / "strict.toml",
+        "--out",
+        d / "out",
+    )
+    assert r.code == 1
+    doc = _assert_reports(d / "out")
+    assert doc["verdict"] == "fail"
+
+
+def _bad(cli, *args):
+    r = cli(*args)
+    assert r.code == 2, (r.out, r.err)
+    assert "Traceback" not in r.err + r.out
+    lines = [line for line in r.err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("aiarmor: error:"), r.err
+    return lines[0]
+
+
+def test_bad_inputs_exit_2_with_one_line(cli, workspace):
+    d, module = workspace
+    model = ["--model", f"{d}/models.py:build", "--weights", str(d / "weights.pt")]
+    assert "not found" in _bad(cli, "audit", *model, "--data", d / "missing.npz").lower()
+    np.savez(d / "wide.npz", x=np.zeros((10, 5), np.float32), y=np.zeros(10, np.int64))
+    assert "shape" in _bad(cli, "audit", *model, "--data", d / "wide.npz")
+    x, y = _toy_data()
+    x[3, 1] = np.nan
+    np.savez(d / "nan.npz", x=x, y=y)
+    assert "NaN" in _bad(cli, "audit", *model, "--data", d / "nan.npz")
+    (d / "t.csv").write_text("a,b,label\n1,2,0\n3,4,1\n")
+    assert "'target'" in _bad(cli, "audit", *model, "--data", d / "t.csv", "--label", "target")
+    with open(d / "model.pkl", "wb") as fh:
+        pickle.dump({"weights": [1, 2, 3]}, fh)
+    assert "pickle" in _bad(cli, "audit", "--model", d / "model.pkl", "--data", d / "test.npz")
+    torch.save(module, d / "whole.pt")
+    assert "pickle" in _bad(cli, "audit", "--model", d / "whole.pt", "--data", d / "test.npz")
+    assert "bounds" in _bad(cli, "audit", *model, "--data", d / "test.npz", "--bounds", "1,0")
+    assert "unknown check" in _bad(
+        cli, "audit", *model, "--data", d / "test.npz", "--checks", "nope.nope"
+    )
+    (d / "bad.toml").write_text("[policy]\nfail_on = 'severe'\n")
+    assert "severity" in _bad(
+        cli, "audit", *model, "--data", d / "test.npz", "--policy", d / "bad.toml"
+    )
+    assert "budget" in _bad(cli, "audit", *model, "--data", d / "test.npz", "--budget", "max")

@@ -1,0 +1,29 @@
+"""The main job: ``aiarmor demo`` as a newcomer runs it, then re-auditing what it saved."""
+
+import json
+import re
+import shlex
+
+from aiarmor.reporting import validate_report
+
+
+def test_demo_end_to_end_then_reaudit(tmp_path, aiarmor_proc):
+    out = tmp_path / "demo"
+    r = aiarmor_proc("demo", "--out", out, "--budget", "quick")
+    assert r.code in (0, 1), r.err
+    assert "Traceback" not in r.err
+    doc = json.loads((out / "report.json").read_text())
+    validate_report(doc)
+    assert r.code == (1 if doc["verdict"] == "fail" else 0)
+    perf = next(c for c in doc["checks"] if c["id"] == "baseline.performance")
+    assert perf["metrics"]["accuracy"] > 0.9  # the CNN really learned the digits
+    assert all(c["status"] != "error" for c in doc["checks"]), doc["errors"]
+    html = (out / "report.html").read_text()
+    assert "baseline.performance" in html and "<svg" in html
+    # the demo prints a command that audits its saved model again: run it
+    line = next(ln for ln in r.out.splitlines() if "aiarmor audit" in ln)
+    args = shlex.split(re.sub(r"^\s*aiarmor ", "", line))
+    again = aiarmor_proc(*args, "--checks", "baseline.performance", "--out", tmp_path / "re")
+    assert again.code in (0, 1), again.err
+    redo = json.loads((tmp_path / "re" / "report.json").read_text())
+    assert redo["checks"][0]["metrics"]["accuracy"] == perf["metrics"]["accuracy"]
