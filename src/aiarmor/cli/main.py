@@ -129,6 +129,10 @@ def init(
     out.print(f"wrote {path}", markup=False)
 
 
+# Command groups of other areas register here, one line each: `module.register(app)`.
+# (command-registrations)
+
+
 def main() -> None:
     """Console entry point: one-line errors and exit code 2 for anything that goes wrong."""
     try:
