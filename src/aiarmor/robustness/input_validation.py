@@ -1,0 +1,505 @@
+"""The ``robustness.input_validation`` check: malformed and out-of-domain inputs."""
+
+from __future__ import annotations
+
+import enum
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aiarmor.core.errors import ConfigError
+from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
+from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
+from aiarmor.targets.base import ScoreTarget, Target
+
+_SAMPLES = {Budget.QUICK: 4, Budget.STANDARD: 8, Budget.THOROUGH: 32}
+"""Real samples each probe is built from, per budget."""
+_HUGE = 1e30
+_FAR = 100.0
+"""How many domain widths out of bounds the ``out_of_bounds`` probe goes."""
+_SUM_TOLERANCE = 1e-3
+_NAN = float("nan")
+
+
+class ProbeKind(enum.Enum):
+    """What a probe represents, which decides how its outcome is judged."""
+
+    NON_FINITE = "non_finite"
+    """NaN or infinite values: should be rejected."""
+    OUT_OF_DOMAIN = "out_of_domain"
+    """Finite garbage far from the data: a confident answer is overconfidence."""
+    BENIGN = "benign"
+    """A plausible input (all zeros): observed only."""
+    VALID_VARIANT = "valid_variant"
+    """A valid request in another encoding (float64, int, empty batch): must not crash."""
+    MALFORMED = "malformed"
+    """Wrong shape or type: should be rejected."""
+
+
+class Outcome(enum.StrEnum):
+    """How the target handled one probe."""
+
+    REJECTED = "rejected"
+    """The target raised."""
+    NAN_OUTPUT = "nan_output"
+    """The answer holds NaN or infinite values."""
+    CONFIDENT = "confident"
+    """A garbage probe answered with confidence at or above the threshold."""
+    ANSWERED = "answered"
+    """A well-formed, finite answer (not confident when the probe is garbage)."""
+    BAD_OUTPUT = "bad_output"
+    """The answer has the wrong shape, is not numeric, or is not a probability vector."""
+
+
+_GARBAGE = (ProbeKind.NON_FINITE, ProbeKind.OUT_OF_DOMAIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One malformed or out-of-domain batch."""
+
+    name: str
+    """Stable name, used in metric keys (``max_confidence.<name>``)."""
+    kind: ProbeKind
+    """What it represents."""
+    description: str
+    """What the batch holds, in words (reports never show the values)."""
+    x: np.ndarray
+    """The batch sent to the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """How the target handled one probe."""
+
+    name: str
+    """The probe's name."""
+    kind: ProbeKind
+    """The probe's kind."""
+    description: str
+    """The probe's description."""
+    outcome: Outcome
+    """The classified outcome."""
+    max_confidence: float
+    """Largest top-label probability over rows with finite scores (NaN when none)."""
+    error: str | None = None
+    """Type name of the exception the target raised, if any."""
+
+    def evidence(self) -> dict[str, Any]:
+        """JSON-ready evidence: outcome, confidence, exception type; never input values."""
+        return {
+            "description": self.description,
+            "outcome": self.outcome.value,
+            "max_confidence": self.max_confidence,
+            "error": self.error,
+        }
+
+
+def build_probes(
+    x: np.ndarray, domain: tuple[float, float], rng: np.random.Generator
+) -> tuple[Probe, ...]:
+    """The probe batches, built from real samples ``x`` of any sample shape.
+
+    ``domain`` is the valid input range ``(lo, hi)``; ``rng`` places the corrupted element of
+    each sample and draws the noise, so the probes depend only on the seed.
+    """
+    lo, hi = domain
+    n, shape = x.shape[0], x.shape
+    column = rng.integers(0, int(np.prod(shape[1:])), size=n)
+    sign = rng.choice(np.array([-1.0, 1.0]), size=shape)
+    noise = rng.uniform(lo, hi, size=shape)
+
+    def one(value: float) -> np.ndarray:
+        flat = x.reshape(n, -1).copy()
+        flat[np.arange(n), column] = value
+        return flat.reshape(shape)
+
+    nf, ood, valid = ProbeKind.NON_FINITE, ProbeKind.OUT_OF_DOMAIN, ProbeKind.VALID_VARIANT
+    return (
+        Probe("nan_one", nf, "one element of each sample set to NaN", one(_NAN)),
+        Probe("nan_all", nf, "every element NaN", np.full(shape, _NAN, dtype=x.dtype)),
+        Probe("pos_inf", nf, "one element of each sample set to +inf", one(math.inf)),
+        Probe("neg_inf", nf, "one element of each sample set to -inf", one(-math.inf)),
+        Probe("huge", ood, "one element of each sample set to 1e30", one(_HUGE)),
+        Probe("negative_huge", ood, "one element of each sample set to -1e30", one(-_HUGE)),
+        Probe(
+            "out_of_bounds",
+            ood,
+            f"each element moved {_FAR:g} domain widths below or above [{lo:g}, {hi:g}]",
+            (x + sign * _FAR * (hi - lo)).astype(x.dtype),
+        ),
+        Probe(
+            "random_noise",
+            ood,
+            f"uniform noise over [{lo:g}, {hi:g}]",
+            noise.astype(x.dtype),
+        ),
+        Probe("constant_zero", ProbeKind.BENIGN, "every element 0", np.zeros_like(x)),
+        Probe("wrong_dtype_float64", valid, "real samples as float64", x.astype(np.float64)),
+        Probe("wrong_dtype_int", valid, "real samples rounded to int64", _as_int(x)),
+        Probe("empty_batch", valid, "a batch of 0 samples", x[:0].copy()),
+        Probe("wrong_shape", ProbeKind.MALFORMED, _wrong_shape_text(shape), _wrong_shape(x)),
+        Probe("strings", ProbeKind.MALFORMED, "an object array of strings", _strings(shape)),
+    )
+
+
+def _as_int(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.rint(x), dtype=np.int64)
+
+
+def _wrong_shape(x: np.ndarray) -> np.ndarray:
+    """Channels moved last for images ((n, c, h, w) -> (n, h, w, c)), else one extra feature."""
+    if x.ndim >= 4:
+        moved = np.moveaxis(x, 1, -1)
+        if moved.shape != x.shape:
+            return np.ascontiguousarray(moved)
+    pad = [(0, 0)] * (x.ndim - 1) + [(0, 1)]
+    return np.asarray(np.pad(x, pad))
+
+
+def _wrong_shape_text(shape: tuple[int, ...]) -> str:
+    wrong = _wrong_shape(np.zeros((1, *shape[1:]), dtype=np.float32)).shape[1:]
+    return f"samples of shape {wrong} instead of {tuple(shape[1:])}"
+
+
+def _strings(shape: tuple[int, ...]) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    out.fill("not-a-number")
+    return out
+
+
+def run_probe(target: Any, probe: Probe, threshold: float) -> ProbeResult:
+    """Query the target with one probe; any exception is caught and recorded by type name.
+
+    Warnings raised while the model handles garbage (overflow, invalid value) are silenced:
+    they are expected, and the outcome records what matters.
+    """
+    scores = isinstance(target, ScoreTarget)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = target.predict_proba(probe.x) if scores else target.predict(probe.x)
+    except Exception as exc:  # any failure of the model is an observation, never a crash
+        return _result(probe, Outcome.REJECTED, _NAN, type(exc).__name__)
+    n, k = probe.x.shape[0], int(target.n_classes)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if scores:
+                outcome, confidence = _judge_scores(raw, n, k, probe.kind, threshold)
+            else:
+                outcome, confidence = _judge_labels(raw, n, k), _NAN
+    except Exception:  # an answer numpy cannot even read is a bad output
+        outcome, confidence = Outcome.BAD_OUTPUT, _NAN
+    return _result(probe, outcome, confidence, None)
+
+
+def _result(probe: Probe, outcome: Outcome, confidence: float, error: str | None) -> ProbeResult:
+    return ProbeResult(probe.name, probe.kind, probe.description, outcome, confidence, error)
+
+
+def _judge_scores(
+    raw: Any, n: int, k: int, kind: ProbeKind, threshold: float
+) -> tuple[Outcome, float]:
+    out = np.asarray(raw, dtype=np.float64)
+    if out.shape != (n, k):
+        return Outcome.BAD_OUTPUT, _NAN
+    finite_rows = np.isfinite(out).all(axis=1)
+    confidence = float(out[finite_rows].max()) if finite_rows.any() else _NAN
+    if not finite_rows.all():
+        return Outcome.NAN_OUTPUT, confidence
+    if (out < -_SUM_TOLERANCE).any() or not np.allclose(out.sum(axis=1), 1.0, atol=_SUM_TOLERANCE):
+        return Outcome.BAD_OUTPUT, confidence
+    if kind in _GARBAGE and confidence >= threshold:
+        return Outcome.CONFIDENT, confidence
+    return Outcome.ANSWERED, confidence
+
+
+def _judge_labels(raw: Any, n: int, k: int) -> Outcome:
+    out = np.asarray(raw)
+    if out.shape != (n,) or out.dtype.kind not in "iuf":
+        return Outcome.BAD_OUTPUT
+    if not np.isfinite(out).all():
+        return Outcome.NAN_OUTPUT
+    if (out != np.rint(out)).any() or (out < 0).any() or (out >= k).any():
+        return Outcome.BAD_OUTPUT
+    return Outcome.ANSWERED
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One finding: which probe results it covers and how it reads."""
+
+    severity: Severity
+    title: str
+    detail: str
+    remediation: str
+    standards: tuple[str, ...]
+    selects: Callable[[ProbeResult, bool], bool]
+    """(result, target has scores) -> whether the result belongs to this finding."""
+
+
+_REMEDY = (
+    "Validate every input before it reaches the model: enforce a schema (dtype and per-sample "
+    "shape), reject non-finite values, and reject or clip values outside the valid domain "
+    "(--bounds). aiarmor's serving gateway (`aiarmor serve`) can enforce this in front of "
+    "the model."
+)
+
+_RULES = (
+    _Rule(
+        Severity.HIGH,
+        "No input validation: non-finite inputs get confident answers",
+        "The model silently accepted NaN/infinite inputs and answered them with confidence "
+        "at or above the threshold ({probes}). There is no input validation: attackers can "
+        "drive confident outputs with garbage.",
+        _REMEDY,
+        ("ATLAS:AML.T0043", "OWASP-ML:ML01"),
+        lambda r, _s: r.kind is ProbeKind.NON_FINITE and r.outcome is Outcome.CONFIDENT,
+    ),
+    _Rule(
+        Severity.MEDIUM,
+        "Non-finite inputs silently accepted",
+        "The label-only target answered NaN/infinite inputs with a label ({probes}); its "
+        "confidence cannot be observed, but a decisive label on garbage shows there is no "
+        "input validation.",
+        _REMEDY,
+        ("ATLAS:AML.T0043", "OWASP-ML:ML01"),
+        lambda r, s: not s and r.kind is ProbeKind.NON_FINITE and r.outcome is Outcome.ANSWERED,
+    ),
+    _Rule(
+        Severity.MEDIUM,
+        "Model outputs NaN or infinite values",
+        "The model returned non-finite outputs ({probes}). NaN propagates silently into "
+        "downstream decisions: comparisons with NaN are false, so thresholds and arg-max "
+        "rules pick arbitrary outcomes.",
+        _REMEDY + " Also reject non-finite outputs before they are returned.",
+        ("NIST-AI-RMF:MEASURE-2.6",),
+        lambda r, _s: r.outcome is Outcome.NAN_OUTPUT,
+    ),
+    _Rule(
+        Severity.MEDIUM,
+        "Confident answers on out-of-domain inputs",
+        "The model answered inputs far from its data with confidence at or above the "
+        "threshold ({probes}). It is overconfident off-distribution: its scores cannot tell "
+        "a real input from garbage, which evasion and abuse exploit.",
+        _REMEDY + " Consider an out-of-distribution detector or abstention on low density.",
+        ("OWASP-ML:ML01", "ATLAS:AML.T0015"),
+        lambda r, _s: r.kind is ProbeKind.OUT_OF_DOMAIN and r.outcome is Outcome.CONFIDENT,
+    ),
+    _Rule(
+        Severity.MEDIUM,
+        "Wrong-shaped or wrong-typed input silently accepted",
+        "The model answered inputs that cannot be a valid sample ({probes}) instead of "
+        "rejecting them (shape confusion): a caller's bug or an attacker's malformed request "
+        "gets a plausible-looking prediction.",
+        _REMEDY,
+        ("OWASP-ML:ML01", "NIST-AI-RMF:MEASURE-2.7"),
+        lambda r, _s: r.kind is ProbeKind.MALFORMED and r.outcome is not Outcome.REJECTED,
+    ),
+    _Rule(
+        Severity.LOW,
+        "Model crashes on valid input variants",
+        "The model raised on valid requests in another encoding ({probes}). In serving, "
+        "requests like these crash the worker: a denial-of-service risk.",
+        "Cast inputs to the model's dtype and handle empty batches before calling the model. "
+        + _REMEDY,
+        ("ATLAS:AML.T0029",),
+        lambda r, _s: r.kind is ProbeKind.VALID_VARIANT and r.outcome is Outcome.REJECTED,
+    ),
+    _Rule(
+        Severity.LOW,
+        "Model returns malformed outputs",
+        "The model answered with outputs of the wrong shape or that are not probability "
+        "vectors ({probes}). Downstream consumers cannot trust such answers.",
+        "Validate the model's outputs (shape, finite, rows summing to 1) before returning "
+        "them. " + _REMEDY,
+        ("NIST-AI-RMF:MEASURE-2.5", "NIST-AI-RMF:MEASURE-2.6"),
+        lambda r, _s: r.kind is not ProbeKind.MALFORMED and r.outcome is Outcome.BAD_OUTPUT,
+    ),
+)
+
+
+@register
+class InputValidationCheck(Check):
+    """How the model behaves on malformed and out-of-domain inputs.
+
+    What it detects:
+        A model that silently accepts NaN/infinite values, absurd magnitudes, out-of-bounds
+        values, noise, wrongly shaped or typed batches, and answers them (often confidently);
+        a model that returns NaN; a model that crashes on valid requests in another encoding
+        (float64, int, empty batch).
+
+    How:
+        A few real samples of the evaluation data (4/8/32 by budget, drawn with the check's
+        seeded generator) are turned into probe batches in the target's input shape (tables
+        ``(n, d)`` and images ``(n, c, h, w)`` alike): ``nan_one``, ``nan_all``, ``pos_inf``,
+        ``neg_inf``, ``huge`` (1e30), ``negative_huge`` (-1e30), ``out_of_bounds`` (100
+        domain widths outside ``target.bounds``, else outside the data's range),
+        ``random_noise`` (uniform over that domain), ``constant_zero``,
+        ``wrong_dtype_float64``, ``wrong_dtype_int``, ``empty_batch``, ``wrong_shape`` (one
+        feature too many; channels-last for images) and ``strings``. Each probe is sent
+        through ``predict_proba`` (``predict`` for label-only targets); every exception is
+        caught and only its type name recorded. Each outcome is ``rejected``, ``nan_output``,
+        ``confident`` (garbage answered with top probability >= ``confidence_threshold``),
+        ``answered`` or ``bad_output``. Rejecting NaN/Inf/wrong shape/strings is the desired
+        behaviour; rejecting float64/int/empty is a crash risk.
+
+    Why it matters:
+        Without input validation an attacker drives confident outputs with garbage, NaN flows
+        into downstream decisions, a malformed request gets a plausible answer, and a benign
+        encoding difference takes a serving worker down.
+
+    Findings:
+        high: non-finite inputs answered confidently (ATLAS AML.T0043, OWASP ML01);
+        medium: non-finite inputs answered by a label-only target, NaN/Inf outputs (NIST AI
+        RMF MEASURE 2.6), confident answers on out-of-domain probes (OWASP ML01, ATLAS
+        AML.T0015), wrong-shaped or typed input accepted (OWASP ML01, MEASURE 2.7);
+        low: crash on valid variants (ATLAS AML.T0029), malformed outputs.
+
+    Standards:
+        OWASP ML01 (input manipulation), NIST AI RMF MEASURE 2.6 (safety) and 2.7 (security
+        and resilience), MITRE ATLAS AML.T0043 (craft adversarial data).
+
+    References:
+        OWASP Machine Learning Security Top 10 (2023), ML01 Input Manipulation Attack.
+        D. Hendrycks, K. Gimpel, "A Baseline for Detecting Misclassified and
+        Out-of-Distribution Examples in Neural Networks", ICLR 2017.
+        A. Nguyen et al., "Deep Neural Networks are Easily Fooled: High Confidence
+        Predictions for Unrecognizable Images", CVPR 2015.
+    """
+
+    id = "robustness.input_validation"
+    title = "Input validation"
+    summary = (
+        "Probes the model with NaN, infinite, huge, out-of-bounds, noisy, mistyped, empty and "
+        "wrongly shaped inputs and flags silent acceptance, confident garbage and crashes."
+    )
+    standards = (
+        "OWASP-ML:ML01",
+        "NIST-AI-RMF:MEASURE-2.6",
+        "NIST-AI-RMF:MEASURE-2.7",
+        "ATLAS:AML.T0043",
+    )
+    params = (
+        Param(
+            "confidence_threshold",
+            float,
+            0.9,
+            "Top-label probability at or above which an answer on garbage counts as confident.",
+        ),
+    )
+    metrics = (
+        "probes",
+        "rejected",
+        "nan_output",
+        "confident_on_garbage",
+        "crashed_on_valid_variant",
+        "bad_output",
+        "max_confidence.*",
+    )
+
+    @classmethod
+    def resolve_params(cls, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Declared defaults overlaid with ``overrides``, with ranges checked (ConfigError)."""
+        params = super().resolve_params(overrides)
+        if not 0.0 < params["confidence_threshold"] <= 1.0:
+            raise ConfigError(f"checks.{cls.id}.confidence_threshold: must be in (0, 1]")
+        return params
+
+    def applicable(self, ctx: CheckContext) -> str | None:
+        """Needs a target that answers label queries and evaluation data to build probes."""
+        if not isinstance(ctx.target, Target):
+            return "the target does not answer label queries"
+        if ctx.data is None or len(ctx.data) == 0:
+            return "no evaluation data to build probes from"
+        return None
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        """Build the probes, query the target with each, and judge the outcomes."""
+        rng = ctx.rng()
+        x = np.asarray(ctx.data.x)
+        rows = np.sort(rng.choice(len(x), size=min(len(x), _SAMPLES[ctx.budget]), replace=False))
+        domain, source = _domain(getattr(ctx.target, "bounds", None), x)
+        probes = build_probes(x[rows], domain, rng)
+        threshold = float(ctx.params["confidence_threshold"])
+        results = []
+        for i, probe in enumerate(probes):
+            results.append(run_probe(ctx.target, probe, threshold))
+            ctx.report(i + 1, len(probes), probe.name)
+        context = {"confidence_threshold": threshold, "domain": domain, "domain_from": source}
+        return CheckOutcome(
+            metrics=_metrics(results),
+            findings=self._findings(results, isinstance(ctx.target, ScoreTarget), context),
+            charts=(_chart(results),),
+        )
+
+    def _findings(
+        self, results: list[ProbeResult], scores: bool, context: Mapping[str, Any]
+    ) -> tuple[Finding, ...]:
+        out = []
+        for rule in _RULES:
+            hits = [r for r in results if rule.selects(r, scores)]
+            if hits:
+                names = ", ".join(f"{r.name}: {r.outcome.value}" for r in hits)
+                out.append(
+                    self.finding(
+                        rule.severity,
+                        rule.title,
+                        rule.detail.format(probes=names),
+                        rule.remediation,
+                        evidence={**context, "probes": {r.name: r.evidence() for r in hits}},
+                        standards=rule.standards,
+                    )
+                )
+        return tuple(out)
+
+
+def _domain(bounds: Any, x: np.ndarray) -> tuple[tuple[float, float], str]:
+    """The valid input range: the target's bounds when usable, else the data's range."""
+    try:
+        lo, hi = (float(b) for b in bounds)
+        if math.isfinite(lo) and math.isfinite(hi) and lo < hi:
+            return (lo, hi), "target.bounds"
+    except (TypeError, ValueError):
+        pass
+    lo, hi = float(x.min()), float(x.max())
+    return ((lo, hi) if lo < hi else (lo - 0.5, lo + 0.5)), "data range"
+
+
+def _metrics(results: list[ProbeResult]) -> dict[str, float]:
+    def count(pred: Callable[[ProbeResult], bool]) -> float:
+        return float(sum(1 for r in results if pred(r)))
+
+    return {
+        "probes": float(len(results)),
+        "rejected": count(lambda r: r.outcome is Outcome.REJECTED),
+        "nan_output": count(lambda r: r.outcome is Outcome.NAN_OUTPUT),
+        "confident_on_garbage": count(lambda r: r.outcome is Outcome.CONFIDENT),
+        "crashed_on_valid_variant": count(
+            lambda r: r.kind is ProbeKind.VALID_VARIANT and r.outcome is Outcome.REJECTED
+        ),
+        "bad_output": count(lambda r: r.outcome is Outcome.BAD_OUTPUT),
+        **{f"max_confidence.{r.name}": r.max_confidence for r in results},
+    }
+
+
+def _chart(results: list[ProbeResult]) -> Chart:
+    return Chart(
+        id="max_confidence",
+        title="Maximum confidence per probe",
+        kind="bar",
+        series=(
+            Series(
+                name="max confidence",
+                x=tuple(r.name for r in results),
+                y=tuple(r.max_confidence for r in results),
+            ),
+        ),
+        x_label="probe",
+        y_label="max top-label probability",
+    )
