@@ -269,7 +269,7 @@ def test_class_absent_from_data_reports_nan_recall() -> None:
         ({"batch_size": 1.5}, "expected int"),
         ({"max_ece": True}, "expected float"),
         ({"min_accuracy": 1.5}, "must be in [0, 1]"),
-        ({"batch_size": 0}, "must be >= 1"),
+        ({"batch_size": 0}, "must be in [1, inf]"),
         ({"min_acuracy": 0.5}, "unknown parameter"),
     ],
 )

@@ -81,3 +81,27 @@ def test_budget_parse():
     assert Budget.parse("quick") is Budget.QUICK
     with pytest.raises(ConfigError, match="unknown budget"):
         Budget.parse("huge")
+
+
+def test_param_ranges_are_enforced_and_described():
+    p = Param("rate", float, 0.5, "r", min=0.0, max=1.0, min_exclusive=True)
+    assert p.coerce("c.x", 1) == 1.0
+    with pytest.raises(ConfigError, match=r"must be in \(0, 1\], got 0"):
+        p.coerce("c.x", 0.0)
+    with pytest.raises(ConfigError, match=r"got 1\.5"):
+        p.coerce("c.x", 1.5)
+    assert p.describe()["min"] == 0.0 and p.describe()["max"] == 1.0
+    bad_default = type(
+        "Bad",
+        (Check,),
+        {
+            "__doc__": "d",
+            "id": "t.bad",
+            "title": "t",
+            "summary": "s",
+            "standards": (),
+            "params": (Param("n", int, 0, "n", min=1),),
+        },
+    )
+    with pytest.raises(ConfigError, match=r"must be in \[1, inf\]"):
+        bad_default.resolve_params({})

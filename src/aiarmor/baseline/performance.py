@@ -16,7 +16,7 @@ from aiarmor.baseline.calibration import (
     negative_log_likelihood,
     reliability_bins,
 )
-from aiarmor.core.errors import CheckError, ConfigError
+from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Check, CheckContext, Param, register
 from aiarmor.targets.base import ScoreTarget, Target
@@ -86,17 +86,31 @@ class PerformanceCheck(Check):
     )
     standards = ("NIST-AI-RMF:MEASURE-2.5", "NIST-AI-RMF:MEASURE-2.3")
     params = (
-        Param("min_accuracy", float, 0.0, "Minimum accuracy; below it, a high finding (0: off)."),
+        Param(
+            "min_accuracy",
+            float,
+            0.0,
+            "Minimum accuracy; below it, a high finding (0: off).",
+            min=0.0,
+            max=1.0,
+        ),
         Param(
             "min_class_recall",
             float,
             0.0,
             "Minimum recall of every class; below it, a medium finding (0: off).",
+            min=0.0,
+            max=1.0,
         ),
         Param(
-            "max_ece", float, 0.15, "Maximum expected calibration error; above it, a low finding."
+            "max_ece",
+            float,
+            0.15,
+            "Maximum expected calibration error; above it, a low finding.",
+            min=0.0,
+            max=1.0,
         ),
-        Param("batch_size", int, 256, "Samples per query to the target."),
+        Param("batch_size", int, 256, "Samples per query to the target.", min=1),
     )
     metrics = (
         "accuracy",
@@ -109,17 +123,6 @@ class PerformanceCheck(Check):
         "recall.*",
         "min_class_recall",
     )
-
-    @classmethod
-    def resolve_params(cls, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        """Declared defaults overlaid with ``overrides``, with ranges checked (ConfigError)."""
-        params = super().resolve_params(overrides)
-        for name in ("min_accuracy", "min_class_recall", "max_ece"):
-            if not 0.0 <= params[name] <= 1.0:
-                raise ConfigError(f"checks.{cls.id}.{name}: must be in [0, 1], got {params[name]}")
-        if params["batch_size"] < 1:
-            raise ConfigError(f"checks.{cls.id}.batch_size: must be >= 1")
-        return params
 
     def applicable(self, ctx: CheckContext) -> str | None:
         """Needs a target that answers label queries and evaluation data."""

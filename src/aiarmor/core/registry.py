@@ -54,9 +54,15 @@ class Param:
     """Value when the policy does not set it (``None``: unset)."""
     help: str
     """What it controls."""
+    min: float | None = None
+    """Smallest allowed value (numbers only)."""
+    max: float | None = None
+    """Largest allowed value (numbers only)."""
+    min_exclusive: bool = False
+    """When True the value must be strictly greater than ``min``."""
 
     def coerce(self, check_id: str, value: Any) -> Any:
-        """Validate a policy value against the declared type (ConfigError otherwise)."""
+        """Validate a policy value against the declared type and range (ConfigError)."""
         ok = (
             isinstance(value, int | float) and not isinstance(value, bool)
             if self.type is float
@@ -67,7 +73,30 @@ class Param:
                 f"checks.{check_id}.{self.name}: expected {self.type.__name__}, "
                 f"got {type(value).__name__}"
             )
-        return float(value) if self.type is float else value
+        value = float(value) if self.type is float else value
+        if self.type in (int, float):
+            self._check_range(check_id, value)
+        return value
+
+    def _check_range(self, check_id: str, value: float) -> None:
+        low_ok = self.min is None or (value > self.min if self.min_exclusive else value >= self.min)
+        if not low_ok or (self.max is not None and value > self.max):
+            lo = "-inf" if self.min is None else f"{self.min:g}"
+            hi = "inf" if self.max is None else f"{self.max:g}"
+            bracket = "(" if self.min_exclusive else "["
+            raise ConfigError(
+                f"checks.{check_id}.{self.name}: must be in {bracket}{lo}, {hi}], got {value:g}"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """Discovery form for ``aiarmor checks --json``."""
+        out = {"name": self.name, "type": self.type.__name__, "default": self.default}
+        out["help"] = self.help
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        return out
 
 
 class ProgressFn(Protocol):
@@ -174,6 +203,9 @@ class Check:
                 f"checks.{cls.id}: unknown parameter(s) {', '.join(unknown)} (known: {names})"
             )
         out = {p.name: p.default for p in cls.params}
+        for p in cls.params:  # defaults obey the declared ranges too
+            if p.default is not None:
+                p.coerce(cls.id, p.default)
         for name, value in overrides.items():
             out[name] = declared[name].coerce(cls.id, value)
         return out
@@ -188,10 +220,7 @@ class Check:
             "description": inspect.cleandoc(cls.__doc__ or ""),
             "standards": list(cls.standards),
             "requires": list(cls.requires),
-            "parameters": [
-                {"name": p.name, "type": p.type.__name__, "default": p.default, "help": p.help}
-                for p in cls.params
-            ],
+            "parameters": [p.describe() for p in cls.params],
             "metrics": list(cls.metrics),
         }
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from aiarmor.core.errors import ConfigError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.targets.base import ScoreTarget, Target
@@ -391,6 +390,9 @@ class InputValidationCheck(Check):
             float,
             0.9,
             "Top-label probability at or above which an answer on garbage counts as confident.",
+            min=0.0,
+            max=1.0,
+            min_exclusive=True,
         ),
     )
     metrics = (
@@ -402,14 +404,6 @@ class InputValidationCheck(Check):
         "bad_output",
         "max_confidence.*",
     )
-
-    @classmethod
-    def resolve_params(cls, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        """Declared defaults overlaid with ``overrides``, with ranges checked (ConfigError)."""
-        params = super().resolve_params(overrides)
-        if not 0.0 < params["confidence_threshold"] <= 1.0:
-            raise ConfigError(f"checks.{cls.id}.confidence_threshold: must be in (0, 1]")
-        return params
 
     def applicable(self, ctx: CheckContext) -> str | None:
         """Needs a target that answers label queries and evaluation data to build probes."""
