@@ -132,7 +132,7 @@ class Chart:
             "series": [
                 {
                     "name": s.name,
-                    "x": list(s.x),
+                    "x": [v if isinstance(v, str) else _num(v) for v in s.x],
                     "y": [_num(v) for v in s.y],
                     **({"yerr": [_num(v) for v in s.yerr]} if s.yerr is not None else {}),
                 }

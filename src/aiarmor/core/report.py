@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,7 @@ class Report:
             "checks": [c.to_dict() for c in self.checks],
             "findings": [f.to_dict() for f in self.findings],
             "errors": list(self.errors),
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "timings": {k: round(v, 4) for k, v in self.timings.items() if math.isfinite(v)},
         }
 
     def summary(self) -> dict[str, Any]:
