@@ -91,10 +91,13 @@ def test_module_file_and_weights(cli, workspace, weights):
     assert r.code == (1 if doc["verdict"] == "fail" else 0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_and_export_files(cli, workspace):
     d, module = workspace
     torch.jit.save(torch.jit.script(module), d / "scripted.pt")
-    torch.export.save(torch.export.export(module, (torch.zeros(2, 4),)), d / "exported.pt2")
+    batch = {"input": {0: torch.export.Dim("batch")}}
+    exported = torch.export.export(module, (torch.zeros(2, 4),), dynamic_shapes=batch)
+    torch.export.save(exported, d / "exported.pt2")
     for name in ("scripted.pt", "exported.pt2"):
         r = cli(
             "audit",
@@ -141,7 +144,9 @@ def test_skops_model_on_a_csv_table(cli, tmp_path):
 
 def test_policy_failure_exits_1(cli, workspace):
     d, _ = workspace
-    (d / "strict.toml").write_text('[checks."baseline.performance"]\nmin_accuracy = 0.999\n')
+    (d / "strict.toml").write_text(
+        '[thresholds."baseline.performance".nll]\nmax = 0.0001\nseverity = "high"\n'
+    )
     r = cli(
         "audit",
         "--model",
@@ -174,7 +179,7 @@ def _bad(cli, *args):
 def test_bad_inputs_exit_2_with_one_line(cli, workspace):
     d, module = workspace
     model = ["--model", f"{d}/models.py:build", "--weights", str(d / "weights.pt")]
-    assert "not found" in _bad(cli, "audit", *model, "--data", d / "missing.npz").lower()
+    assert "no such file" in _bad(cli, "audit", *model, "--data", d / "missing.npz")
     np.savez(d / "wide.npz", x=np.zeros((10, 5), np.float32), y=np.zeros(10, np.int64))
     assert "shape" in _bad(cli, "audit", *model, "--data", d / "wide.npz")
     x, y = _toy_data()

@@ -21,7 +21,7 @@ def test_demo_end_to_end_then_reaudit(tmp_path, aiarmor_proc):
     html = (out / "report.html").read_text()
     assert "baseline.performance" in html and "<svg" in html
     # the demo prints a command that audits its saved model again: run it
-    line = next(ln for ln in r.out.splitlines() if "aiarmor audit" in ln)
+    line = next(ln for ln in r.out.splitlines() if "aiarmor audit --model" in ln)
     args = shlex.split(re.sub(r"^\s*aiarmor ", "", line))
     again = aiarmor_proc(*args, "--checks", "baseline.performance", "--out", tmp_path / "re")
     assert again.code in (0, 1), again.err

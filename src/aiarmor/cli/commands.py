@@ -82,15 +82,17 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     policy = _policy(args.policy)
     checks = parse_checks(args.checks)
     bounds = parse_bounds(args.bounds)
-    data = load_dataset(args.data, label=args.label, sensitive=args.sensitive)
     train = None
     if args.train is not None:
         train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
+    # the held-out table is encoded like the training table (same one-hot columns and labels)
+    data = load_dataset(args.data, label=args.label, sensitive=args.sensitive, reference=train)
     target = load_target(
         args.model,
         weights=args.weights,
         bounds=bounds,
         n_classes=args.n_classes,
+        input_shape=data.sample_shape,
         trust_skops_types=args.trust_types,
     )
     subject = {"model_spec": args.model, "weights": str(args.weights) if args.weights else None}
@@ -123,12 +125,11 @@ def run_demo_command(
         run = run_demo(out_dir, seed=seed, budget=budget, policy=pol, progress=progress)
     print_summary(console, run.report, _write(run.report, out_dir))
     console.print(Text("audit the saved model again with:", style="dim"))
-    console.print(
-        Text(
-            f"  aiarmor audit --model aiarmor.demo:build_model --weights {clean(run.weights)} "
-            f"--data {clean(run.test_data)} --train {clean(run.train_data)} --bounds 0,1"
-        )
+    command = (
+        f"  aiarmor audit --model aiarmor.demo:build_model --weights {clean(run.weights)} "
+        f"--data {clean(run.test_data)} --train {clean(run.train_data)} --bounds 0,1"
     )
+    console.print(Text(command), soft_wrap=True)
     return run.report.exit_code
 
 
@@ -143,7 +144,8 @@ def describe_checks() -> list[dict[str, Any]]:
 def print_checks(console: Console) -> None:
     """A table of every check for people."""
     table = Table(title="aiarmor checks", title_justify="left", show_lines=True)
-    for col in ("id", "detects", "parameters", "standards"):
+    table.add_column("id", no_wrap=True)
+    for col in ("detects", "parameters", "standards"):
         table.add_column(col)
     for info in describe_checks():
         params = "\n".join(f"{p['name']} = {p['default']!r}" for p in info["parameters"])
