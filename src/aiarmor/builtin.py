@@ -7,6 +7,7 @@ import importlib
 BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.baseline.performance",
     "aiarmor.robustness.input_validation",
+    "aiarmor.privacy.membership",
 )
 """Modules whose import registers aiarmor's own checks."""
 
