@@ -8,6 +8,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.baseline.performance",
     "aiarmor.robustness.input_validation",
     "aiarmor.privacy.membership",
+    "aiarmor.privacy.extraction",
 )
 """Modules whose import registers aiarmor's own checks."""
 
