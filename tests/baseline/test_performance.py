@@ -20,24 +20,8 @@ from aiarmor.core.errors import CheckError, ConfigError
 from aiarmor.core.findings import CheckOutcome, Finding, Severity
 from aiarmor.core.registry import Budget, CheckContext, registered
 from aiarmor.data.dataset import Dataset
+from aiarmor.targets import TorchTarget
 from aiarmor.targets.base import ScoreTarget, Target
-
-
-class TorchTarget:
-    """A tiny white-box-free score target around a torch module."""
-
-    def __init__(self, module: torch.nn.Module, n_classes: int) -> None:
-        self.name, self.n_classes, self.bounds, self.queries = "torch", n_classes, None, 0
-        self.module = module.eval()
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        self.queries += len(x)
-        with torch.no_grad():
-            logits = self.module(torch.as_tensor(np.asarray(x, dtype=np.float32)))
-        return torch.softmax(logits, dim=1).numpy()
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.predict_proba(x).argmax(axis=1)
 
 
 class TableTarget:
@@ -101,7 +85,7 @@ def tabular() -> tuple[TorchTarget, Dataset]:
     module = torch.nn.Linear(5, 3)
     with torch.no_grad():
         module.weight[0, 0] = 2.0  # enough signal that predictions are not all one class
-    return TorchTarget(module, 3), Dataset(x=x, y=y)
+    return TorchTarget(module.eval(), n_classes=3), Dataset(x=x, y=y)
 
 
 def test_two_routes_same_answer_as_scikit_learn(tabular: tuple[TorchTarget, Dataset]) -> None:
@@ -141,7 +125,7 @@ def test_image_shaped_data() -> None:
     rng = np.random.default_rng(0)
     data = Dataset(x=rng.random((40, 1, 4, 4)).astype(np.float32), y=rng.integers(0, 2, 40))
     module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
-    m = _run(TorchTarget(module, 2), data).metrics
+    m = _run(TorchTarget(module.eval(), n_classes=2), data).metrics
     assert 0.0 <= m["accuracy"] <= 1.0
     assert math.isfinite(m["ece"])
 
