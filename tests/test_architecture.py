@@ -35,7 +35,20 @@ def test_core_imports_nothing_else_of_aiarmor_and_no_heavy_framework():
                 assert name.startswith("aiarmor.core"), f"{path.name} imports {name}"
 
 
-@pytest.mark.parametrize("area", ["core", "targets", "data", "baseline", "robustness", "scanning"])
+@pytest.mark.parametrize(
+    "area",
+    [
+        "core",
+        "targets",
+        "data",
+        "baseline",
+        "robustness",
+        "scanning",
+        "privacy",
+        "poisoning",
+        "datachecks",
+    ],
+)
 def test_lower_layers_do_not_import_reporting_cli_or_the_orchestrator(area):
     banned = (
         "aiarmor.cli",

@@ -9,6 +9,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.robustness.input_validation",
     "aiarmor.privacy.membership",
     "aiarmor.privacy.extraction",
+    "aiarmor.datachecks.label_issues",
 )
 """Modules whose import registers aiarmor's own checks."""
 
