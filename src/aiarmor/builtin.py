@@ -10,6 +10,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.privacy.membership",
     "aiarmor.privacy.extraction",
     "aiarmor.datachecks.label_issues",
+    "aiarmor.datachecks.duplicates",
 )
 """Modules whose import registers aiarmor's own checks."""
 
