@@ -1,6 +1,7 @@
 """Data poisoning and backdoors: evaluation generators and model representations.
 
-Detectors (spectral signatures, activation clustering, Neural Cleanse, STRIP) and
+STRIP is the run-time detector of trigger-carrying inputs (the serving gateway can reuse it).
+Training-set detectors (spectral signatures, activation clustering), Neural Cleanse and
 sanitize-and-retrain come with the poisoning issue; the generators here are what they are
 evaluated on, and a public API for red teams.
 """
@@ -13,8 +14,10 @@ from aiarmor.poisoning.generators import (
     label_flip,
 )
 from aiarmor.poisoning.representations import last_linear, penultimate
+from aiarmor.poisoning.strip import STRIP
 
 __all__ = [
+    "STRIP",
     "PoisonedData",
     "badnets",
     "badnets_trigger",
