@@ -11,6 +11,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.privacy.extraction",
     "aiarmor.datachecks.label_issues",
     "aiarmor.datachecks.duplicates",
+    "aiarmor.poisoning.neural_cleanse",
 )
 """Modules whose import registers aiarmor's own checks."""
 
