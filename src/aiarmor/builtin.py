@@ -7,6 +7,7 @@ import importlib
 BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.baseline.performance",
     "aiarmor.robustness.input_validation",
+    "aiarmor.robustness.evasion",
     "aiarmor.privacy.membership",
     "aiarmor.privacy.extraction",
     "aiarmor.datachecks.label_issues",
