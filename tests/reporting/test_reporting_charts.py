@@ -100,3 +100,12 @@ def test_sanitize_svg_drops_scripts_handlers_and_external_links():
 def test_malformed_charts_raise_input_error(chart):
     with pytest.raises(InputError, match="chart 'k'"):
         render_chart_svg(chart)
+
+
+def test_heatmap_renders_an_image_without_legend_or_ticks() -> None:
+    rows = tuple(Series(f"row {r}", (0.0, 1.0, 2.0), (0.0, 0.5 * r, 1.0)) for r in range(3))
+    svg = render_chart_svg(Chart("m", "mask <b>", "heatmap", rows), id_prefix="hm")
+    assert svg.startswith("<svg") and "<image" not in svg  # vector cells: CSP forbids data:
+    assert svg.count("<path") > 9
+    assert "row 0" not in svg  # no legend for images
+    assert "<b>" not in svg

@@ -113,7 +113,8 @@ class Chart:
     title: str
     """Chart title."""
     kind: str
-    """``"bar"``, ``"line"`` or ``"reliability"`` (a calibration diagram with the diagonal)."""
+    """``"bar"``, ``"line"``, ``"reliability"`` (a calibration diagram with the diagonal) or
+    ``"heatmap"`` (an image: one series per row, its y values the pixels)."""
     series: tuple[Series, ...]
     """The data."""
     x_label: str = ""

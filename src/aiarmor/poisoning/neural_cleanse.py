@@ -171,7 +171,11 @@ class NeuralCleanseCheck(Check):
             metrics[f"mask_l1.class_{c}"] = float(found.norms[c])
             metrics[f"trigger_success.class_{c}"] = float(found.success[c])
         findings = [self._finding(int(c), found, index) for c in flagged]
-        return CheckOutcome(metrics, tuple(findings), (_chart(found.norms),))
+        charts = [_chart(found.norms)]
+        smallest = int(found.norms.argmin())
+        if found.masks.ndim == 4:  # images: show the smallest trigger's mask
+            charts.append(_mask_chart(found.masks[smallest][0], smallest))
+        return CheckOutcome(metrics, tuple(findings), tuple(charts))
 
     def _finding(self, c: int, found: ReversedTriggers, index: np.ndarray) -> Finding:
         med = float(np.median(found.norms))
@@ -208,4 +212,19 @@ def _chart(norms: np.ndarray) -> Chart:
         ),
         x_label="class",
         y_label="mask L1 norm",
+    )
+
+
+def _mask_chart(mask: np.ndarray, cls: int) -> Chart:
+    """The reverse-engineered mask of one class as an image (bright: where the trigger is)."""
+    rows = tuple(
+        Series(f"row {r}", tuple(float(c) for c in range(mask.shape[1])),
+               tuple(float(v) for v in mask[r]))
+        for r in range(mask.shape[0])
+    )  # fmt: skip
+    return Chart(
+        id="smallest_trigger_mask",
+        title=f"Recovered trigger mask, class {cls} (smallest)",
+        kind="heatmap",
+        series=rows,
     )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # matplotlib is imported on first render: JSON/SARIF users ne
     from matplotlib.axes import Axes
     from matplotlib.typing import RcKeyType
 
-KINDS = ("bar", "line", "reliability")
+KINDS = ("bar", "line", "reliability", "heatmap")
 """Chart kinds this module can draw."""
 
 _SVG_NS = "http://www.w3.org/2000/svg"
@@ -60,7 +60,7 @@ def render_chart_svg(chart: Chart, *, id_prefix: str = "chart") -> str:
     """
     _validate(chart)
     chart = _clean(chart)
-    size = (5.0, 4.2) if chart.kind == "reliability" else (6.4, 3.6)
+    size = (5.0, 4.2) if chart.kind in ("reliability", "heatmap") else (6.4, 3.6)
     import matplotlib  # deferred: heavy import
     from matplotlib.figure import Figure
 
@@ -124,6 +124,8 @@ def _decorate(ax: Axes, chart: Chart) -> None:
     ax.set_title(chart.title, loc="left")
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(chart.y_label)
+    if chart.kind == "heatmap":
+        return
     ax.grid(axis="y")
     ax.set_axisbelow(True)
     if any(s.name for s in chart.series):
@@ -217,7 +219,26 @@ def _draw_reliability(ax: Axes, series: Sequence[Series]) -> None:
     ax.set_ylim(0, 1)
 
 
-_DRAW = {"bar": _draw_bar, "line": _draw_line, "reliability": _draw_reliability}
+def _draw_heatmap(ax: Axes, series: Sequence[Series]) -> None:
+    """One series per image row (y are the pixel values); drawn as cells, no ticks."""
+    grid = [_finite(s.y) for s in series]
+    # vector cells, not an embedded raster: the report's CSP allows no data: images
+    mesh = ax.pcolormesh(grid, cmap="magma", edgecolors="none")
+    ax.invert_yaxis()
+    ax.set_aspect("equal")
+    bar = ax.figure.colorbar(mesh, ax=ax, shrink=0.8)
+    if bar.solids is not None:
+        bar.solids.set_rasterized(False)  # matplotlib rasterizes long colorbars by default
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+_DRAW = {
+    "bar": _draw_bar,
+    "line": _draw_line,
+    "reliability": _draw_reliability,
+    "heatmap": _draw_heatmap,
+}
 
 
 def _strip(parent: ET.Element) -> None:
