@@ -1,0 +1,1 @@
+"""Format analyzers of the model-file scanner, one module per format family."""

@@ -1,0 +1,178 @@
+"""Tar, gzip/bz2/xz/lzma, zlib (joblib) and 7z containers: unpack with limits and recurse."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import tarfile
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from aiarmor.core.findings import Severity
+from aiarmor.scanning.formats.common import Recurse, ScanContext
+from aiarmor.scanning.formats.paths import check_member_name
+
+_SEVEN_ZIP = b"7z\xbc\xaf\x27\x1c"
+
+
+def compression_of(data: bytes) -> str | None:
+    """Name the compression of ``data`` by its magic bytes, or None."""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:3] == b"BZh":
+        return "bz2"
+    if data[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if data[:3] == b"\x5d\x00\x00":
+        return "lzma"
+    if data[:2] == b"ZF" or (
+        len(data) > 1 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0
+    ):
+        return "zlib"
+    return None
+
+
+def is_tar(data: bytes) -> bool:
+    """POSIX/GNU tar: ``ustar`` at offset 257."""
+    return data[257:262] == b"ustar"
+
+
+def is_7z(data: bytes) -> bool:
+    """7z signature."""
+    return data[:6] == _SEVEN_ZIP
+
+
+def _decompressor(kind: str, data: bytes) -> tuple[Callable[[bytes, int], bytes], bytes]:
+    """A (decompress(data, max_length), payload) pair for ``kind``."""
+    if kind == "gzip":
+        return zlib.decompressobj(31).decompress, data
+    if kind == "bz2":
+        return bz2.BZ2Decompressor().decompress, data
+    if kind in ("xz", "lzma"):
+        return lzma.LZMADecompressor().decompress, data
+    start = _zlib_start(data) if data[:2] == b"ZF" else 0
+    return zlib.decompressobj().decompress, data[start:]
+
+
+def _zlib_start(data: bytes) -> int:
+    """Offset of the zlib stream after joblib's ``ZF`` + hex-length header (2 if none)."""
+    for pos in range(2, min(len(data) - 1, 64)):
+        if data[pos] == 0x78 and (data[pos] << 8 | data[pos + 1]) % 31 == 0:
+            return pos
+    return 2
+
+
+def scan_compressed(
+    ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recurse, kind: str
+) -> None:
+    """Decompress at most ``max_member_bytes`` (+1 to detect overflow), check ratio, recurse."""
+    limits = ctx.limits
+    func, payload = _decompressor(kind, data)
+    try:
+        body = func(payload, limits.max_member_bytes + 1)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        if kind == "lzma" or (kind == "zlib" and data[:2] != b"ZF"):
+            return _not_compressed(ctx, data, path)
+        ctx.add(
+            "scan.archive.corrupt", Severity.MEDIUM, "Corrupt compressed stream", str(exc), path
+        )
+        return None
+    ctx.entry(path, kind, data, {"decompressed": len(body)})
+    if len(body) > limits.max_member_bytes:
+        ctx.limit(path, "decompressed size", {"limit": limits.max_member_bytes})
+        return None
+    if len(body) > 1024**2 and len(body) > limits.max_ratio * max(len(data), 1):
+        ctx.limit(path, "compression ratio", {"usize": len(body), "csize": len(data)})
+        return None
+    ctx.total_bytes += len(body)
+    if ctx.total_bytes > limits.max_total_bytes:
+        ctx.limit(path, "total uncompressed bytes", {"total": ctx.total_bytes})
+        return None
+    recurse(ctx, body, f"{path}!<{kind}>", depth + 1)
+    return None
+
+
+def _not_compressed(ctx: ScanContext, data: bytes, path: str) -> None:
+    """A weak magic that did not decompress: treat as unknown binary (info)."""
+    ctx.entry(path, "unknown", data, {})
+
+
+def scan_tar(ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recurse) -> None:
+    """List a tar (never extract to disk), check names and links, analyze regular files."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            _scan_tar_members(ctx, tar, data, path, depth, recurse)
+    except (tarfile.TarError, EOFError, ValueError) as exc:
+        ctx.add("scan.archive.corrupt", Severity.MEDIUM, "Corrupt tar archive", str(exc), path)
+
+
+def _scan_tar_members(
+    ctx: ScanContext, tar: tarfile.TarFile, data: bytes, path: str, depth: int, recurse: Recurse
+) -> None:
+    """Check every member's name/link; analyze regular files within the limits."""
+    members = tar.getmembers()
+    ctx.entry(path, "tar", data, {"members": len(members)})
+    if len(members) > ctx.limits.max_members:
+        ctx.limit(path, f"{len(members)} tar members", {"members": len(members)})
+        members = members[: ctx.limits.max_members]
+    for m in members:
+        mpath = f"{path}!{m.name}"
+        link = m.linkname if (m.issym() or m.islnk()) else None
+        check_member_name(ctx, m.name, mpath, link)
+        if not m.isfile():
+            continue
+        if m.size > ctx.limits.max_member_bytes:
+            ctx.limit(mpath, f"member of {m.size} bytes", {"size": m.size})
+            continue
+        handle = tar.extractfile(m)
+        if handle is not None:
+            body = handle.read()
+            ctx.total_bytes += len(body)
+            if ctx.total_bytes > ctx.limits.max_total_bytes:
+                ctx.limit(mpath, "total uncompressed bytes", {"total": ctx.total_bytes})
+                return
+            recurse(ctx, body, mpath, depth + 1)
+
+
+def scan_7z(ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recurse) -> None:
+    """Unpack a 7z archive in memory with py7zr (fail closed when it is unavailable)."""
+    try:
+        import py7zr
+    except ImportError:
+        ctx.add(
+            "scan.archive.unsupported",
+            Severity.MEDIUM,
+            "7z archive not inspected",
+            "py7zr is not installed; the contents were not scanned (fail closed).",
+            path,
+        )
+        return
+    try:
+        _scan_7z_members(ctx, py7zr, data, path, depth, recurse)
+    except Exception as exc:
+        ctx.add("scan.archive.corrupt", Severity.MEDIUM, "Corrupt 7z archive", str(exc), path)
+
+
+def _scan_7z_members(
+    ctx: ScanContext, py7zr: Any, data: bytes, path: str, depth: int, recurse: Recurse
+) -> None:
+    """List the 7z members, check limits and names, then read in memory and recurse."""
+    with py7zr.SevenZipFile(io.BytesIO(data)) as archive:
+        infos = archive.list()
+        ctx.entry(path, "7z", data, {"members": len(infos)})
+        total = sum(int(i.uncompressed or 0) for i in infos)
+        ratio_cap = ctx.limits.max_ratio * len(data) + 1024**2
+        if total > ctx.limits.max_member_bytes or total > ratio_cap:
+            ctx.limit(path, "7z uncompressed size", {"usize": total, "csize": len(data)})
+            return
+        for info in infos:
+            check_member_name(ctx, info.filename, f"{path}!{info.filename}")
+        factory = py7zr.io.BytesIOFactory(ctx.limits.max_member_bytes)
+        archive.extractall(factory=factory)  # noqa: S202 - in memory only
+    for name, product in sorted(factory.products.items()):
+        product.seek(0)
+        body = product.read()
+        ctx.total_bytes += len(body)
+        recurse(ctx, body, f"{path}!{name}", depth + 1)

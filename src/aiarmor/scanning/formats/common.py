@@ -1,0 +1,88 @@
+"""Shared plumbing of the format analyzers: limits, the scan context, finding helpers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiarmor.core.findings import Severity
+from aiarmor.scanning.types import FileEntry, ScanFinding
+
+HASH_LIMIT = 256 * 1024**2
+"""Files larger than this are not hashed (large checkpoints scan without a full read)."""
+DOS_STANDARDS = ("ATLAS:AML.T0029", "OWASP-ML:ML06")
+"""Standards for resource-exhaustion findings (bombs, deep nesting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanLimits:
+    """Resource limits of one scan; exceeding one is a ``scan.archive.limit`` finding."""
+
+    max_total_bytes: int = 4 * 1024**3
+    """Most uncompressed bytes read from all archives together."""
+    max_member_bytes: int = 1024**3
+    """Most bytes read from one archive member or decompressed stream."""
+    max_ratio: float = 200.0
+    """Highest accepted uncompressed/compressed size ratio."""
+    max_depth: int = 5
+    """Deepest accepted archive nesting."""
+    max_members: int = 10_000
+    """Most members read from one archive."""
+
+
+@dataclass(slots=True)
+class ScanContext:
+    """Mutable accumulator of one scan (internal; the result is a frozen ScanReport)."""
+
+    limits: ScanLimits
+    """The limits in force."""
+    findings: list[ScanFinding] = field(default_factory=list)
+    """Findings so far."""
+    files: list[FileEntry] = field(default_factory=list)
+    """Inventory so far."""
+    total_bytes: int = 0
+    """Uncompressed archive bytes read so far."""
+
+    def add(
+        self,
+        rule: str,
+        severity: Severity,
+        title: str,
+        detail: str,
+        path: str,
+        evidence: Mapping[str, Any] | None = None,
+        standards: tuple[str, ...] | None = None,
+    ) -> None:
+        """Record one finding."""
+        extra: dict[str, Any] = {} if standards is None else {"standards": standards}
+        self.findings.append(
+            ScanFinding(rule, severity, title, detail, path, evidence=dict(evidence or {}), **extra)
+        )
+
+    def entry(self, path: str, fmt: str, data: bytes, details: Mapping[str, Any]) -> None:
+        """Add an inventory entry for ``data`` (hashed unless larger than HASH_LIMIT)."""
+        digest = hashlib.sha256(data).hexdigest() if len(data) <= HASH_LIMIT else None
+        self.files.append(FileEntry(path, fmt, len(data), digest, dict(details)))
+
+    def limit(self, path: str, what: str, evidence: Mapping[str, Any]) -> None:
+        """Record a ``scan.archive.limit`` finding (fail closed: the rest is not scanned)."""
+        self.add(
+            "scan.archive.limit",
+            Severity.MEDIUM,
+            f"Scan limit exceeded: {what}",
+            f"{what}; the remaining content was not scanned (possible archive bomb).",
+            path,
+            evidence,
+            DOS_STANDARDS,
+        )
+
+
+Recurse = Callable[[ScanContext, bytes, str, int], None]
+"""Callback that analyzes nested bytes: ``(ctx, data, path, depth)``."""
+
+
+def safe_name(name: str) -> str:
+    """Quote an attacker-controlled name for a message (repr escapes control characters)."""
+    return repr(name[:200])

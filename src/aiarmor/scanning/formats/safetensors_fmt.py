@@ -1,0 +1,104 @@
+"""safetensors header validation (the header is JSON; tensor data is never read)."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any
+
+from aiarmor.core.findings import Severity
+from aiarmor.scanning.formats.common import ScanContext
+
+MAX_HEADER = 100 * 1024**2
+"""The reference implementation's header-size cap."""
+MAX_METADATA = 64 * 1024
+"""Largest ``__metadata__`` we accept without a finding."""
+ITEMSIZE = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+    "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8, "C64": 8,
+}  # fmt: skip
+"""Bytes per element of every dtype the format defines."""
+
+
+def looks_like_safetensors(data: bytes) -> bool:
+    """8-byte little-endian header length followed by ``{``."""
+    return len(data) >= 10 and data[8:9] == b"{"
+
+
+def scan_safetensors(ctx: ScanContext, data: bytes, path: str) -> None:
+    """Validate the header; every violation is a ``scan.safetensors.*`` finding."""
+    problems, details = validate(data)
+    ctx.entry(path, "safetensors", data, details)
+    for rule, msg in problems[:20]:
+        ctx.add(
+            f"scan.safetensors.{rule}",
+            Severity.HIGH if rule in ("header", "offsets") else Severity.MEDIUM,
+            "Malformed safetensors header",
+            msg,
+            path,
+        )
+
+
+def validate(data: bytes) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Return ``[(rule, message)]`` and inventory details for a safetensors blob."""
+    (hlen,) = struct.unpack_from("<Q", data)
+    if hlen > MAX_HEADER or 8 + hlen > len(data):
+        return [("header", f"header length {hlen} is beyond the file or the 100 MiB cap")], {}
+    try:
+        header = json.loads(data[8 : 8 + hlen].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [("header", f"header is not UTF-8 JSON: {exc}")], {}
+    if not isinstance(header, dict):
+        return [("header", "header is not a JSON object")], {}
+    problems = _metadata(header.pop("__metadata__", None))
+    spans: list[tuple[int, int, str]] = []
+    for name, info in header.items():
+        problems += _tensor(str(name), info, spans)
+    problems += _layout(spans, len(data) - 8 - hlen)
+    return problems, {"tensors": len(header), "header_bytes": hlen}
+
+
+def _metadata(meta: object) -> list[tuple[str, str]]:
+    if meta is None:
+        return []
+    if not isinstance(meta, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
+    ):
+        return [("metadata", "__metadata__ must map strings to strings")]
+    if sum(len(k) + len(v) for k, v in meta.items()) > MAX_METADATA:
+        return [("metadata", f"__metadata__ is larger than {MAX_METADATA} bytes")]
+    return []
+
+
+def _tensor(name: str, info: object, spans: list[tuple[int, int, str]]) -> list[tuple[str, str]]:
+    if not isinstance(info, dict):
+        return [("tensor", f"tensor {name!r} entry is not an object")]
+    dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if dtype not in ITEMSIZE:
+        return [("dtype", f"tensor {name!r} has unknown dtype {str(dtype)[:40]!r}")]
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        return [("shape", f"tensor {name!r} has an invalid shape")]
+    if (
+        not isinstance(offs, list)
+        or len(offs) != 2
+        or not all(type(o) is int and o >= 0 for o in offs)
+        or offs[0] > offs[1]
+    ):
+        return [("offsets", f"tensor {name!r} has invalid data_offsets")]
+    spans.append((offs[0], offs[1], name))
+    if offs[1] - offs[0] != math.prod(shape) * ITEMSIZE[str(dtype)]:
+        return [("size", f"tensor {name!r} byte size does not match its shape and dtype")]
+    return []
+
+
+def _layout(spans: list[tuple[int, int, str]], data_len: int) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    end = 0
+    for start, stop, name in sorted(spans):
+        if stop > data_len:
+            problems.append(("offsets", f"tensor {name!r} ends past the data section"))
+        if start < end:
+            problems.append(("offsets", f"tensor {name!r} overlaps another tensor"))
+        end = max(end, stop)
+    return problems
