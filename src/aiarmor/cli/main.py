@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from aiarmor._version import __version__
-from aiarmor.cli import scan_cmd
+from aiarmor.cli import artifact_cmd, scan_cmd
 from aiarmor.core.errors import AiarmorError, ConfigError
 
 app = typer.Typer(
@@ -132,6 +132,7 @@ def init(
 
 # Command groups of other areas register here, one line each: `module.register(app)`.
 # (command-registrations)
+artifact_cmd.register(app)
 scan_cmd.register(app)
 
 
