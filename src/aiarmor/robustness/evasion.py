@@ -1,8 +1,9 @@
-"""The ``robustness.evasion`` check: white-box robust accuracy over an epsilon grid."""
+"""The ``robustness.evasion`` check: robust accuracy over an epsilon grid, masking diagnostics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -11,207 +12,272 @@ import torch
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
-from aiarmor.robustness.attacks.base import predict_labels, run_attack
-from aiarmor.robustness.attacks.pgd import PGD, wilson_interval
-from aiarmor.robustness.threat import Norm, ThreatModel
-from aiarmor.targets.base import DifferentiableTarget
+from aiarmor.robustness.diagnostics import Diagnostic, MaskingDiagnostics, diagnose_masking
+from aiarmor.robustness.evaluation import (
+    RobustnessEvaluation,
+    black_box_attack,
+    evaluate_robustness,
+)
+from aiarmor.robustness.threat import Norm
+from aiarmor.targets.base import DifferentiableTarget, ScoreTarget
 
-_WORK = {
-    Budget.QUICK: (200, 10, 1),
-    Budget.STANDARD: (500, 40, 1),
-    Budget.THOROUGH: (100_000, 100, 3),
-}
-"""(samples, PGD steps, restarts) per budget."""
-_REL_EPS = {"linf": (0.02, 0.05, 0.1, 0.2), "l2": (0.1, 0.25, 0.5, 1.0)}
-"""Default epsilons as fractions of the bounds' width (L2 also times sqrt(dims) / 8)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CurvePoint:
-    """Robust accuracy at one epsilon."""
-
-    epsilon: float
-    robust: int
-    n: int
-
-    @property
-    def accuracy(self) -> float:
-        """Fraction of the evaluated samples still correct under attack."""
-        return self.robust / self.n if self.n else float("nan")
+_SAMPLES = {Budget.QUICK: 200, Budget.STANDARD: 500, Budget.THOROUGH: 2000}
+"""Default number of evaluated samples per budget."""
+_LINF_SMALL = (0.025, 0.05, 0.1, 0.2)
+"""Default Linf grid, times the bounds' width, for inputs of fewer than 1,024 values."""
+_LINF_IMAGES = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
+"""Default Linf grid, times the bounds' width, for inputs of 1,024 values or more."""
+_MASKING_STANDARDS = ("ATLAS:AML.T0015", "OWASP-ML:ML01", "NIST-AI-RMF:MEASURE-2.7")
 
 
 @register
 class EvasionCheck(Check):
-    """Evasion: robust accuracy under white-box attacks (PGD) over an epsilon grid.
+    """Evasion: robust accuracy under bounded adversarial perturbations, with masking tests.
 
     What it detects:
-        How easily small, bounded input perturbations flip the model's decisions: robust
-        accuracy at each epsilon of a grid (Linf or L2), measured with PGD (Madry et al.,
-        ICLR 2018) with a random start; each larger epsilon attacks only the points still
-        robust at the smaller one (a point fooled inside a ball is fooled inside any larger
-        ball), so the curve costs little more than its first point. Robust accuracy below
-        ``min_robust_accuracy`` at ``reference_epsilon`` is a high finding (by default the grid
-        is 0.02, 0.05, 0.1, 0.2 times the input range for Linf, and the threshold applies at
-        0.1 times the range, the customary MNIST-scale budget). A sanity attack at half the
-        input range must bring accuracy near zero; when it does not, gradients are likely
-        masked (Athalye et al., ICML 2018) and the measured robustness cannot be trusted
-        (medium finding).
+        How easily small, bounded input perturbations flip the model's decisions: the robust
+        accuracy at each epsilon of a grid (Linf or L2), with a 95% Wilson interval, measured
+        with an ensemble of attacks in the spirit of AutoAttack (Croce and Hein, ICML 2020):
+        APGD-CE, then APGD-T (targeted DLR) on the points still robust (``quick``: APGD-CE
+        only; ``thorough``: more restarts and target classes, APGD-DLR, FMN and Square).
+        Targets without gradients are attacked with Square (scores) or HopSkipJump (labels)
+        when those attacks are installed; label-only targets are skipped otherwise. The
+        minimum-norm attack FMN gives each sampled point's smallest adversarial perturbation
+        (its median is a metric, its distribution a chart). A randomized model is attacked
+        with Expectation over Transformation. Gradient-masking diagnostics (zero gradients, an
+        unbounded attack that fails, one step beating many, a black-box attack beating the
+        white-box ones) each become a medium finding, because they mean the robust accuracy
+        overstates robustness (Athalye et al., ICML 2018).
+
+    Thresholds and defaults:
+        Robust accuracy below ``min_robust_accuracy`` at ``reference_epsilon`` (default: the
+        largest epsilon of the grid; robust accuracy only falls with epsilon, so this is the
+        same as "at every epsilon up to it") is a high finding. The default grid is relative to
+        the width w of the input bounds (the target's ``bounds``, else the data's range): for
+        Linf, 1/255, 2/255, 4/255 and 8/255 times w for inputs of 1,024 values or more (natural
+        images, where 8/255 is the customary budget) and 0.025, 0.05, 0.1 and 0.2 times w for
+        smaller inputs (8x8 or 28x28 digits, tables), where perturbations must be larger to
+        matter; for L2, the Linf grid times sqrt(d) / 4 for d input values (about the ratio of
+        the customary L2 and Linf budgets on MNIST and CIFAR-10). ``n_samples`` defaults to
+        200, 500 and 2,000 samples for the quick, standard and thorough budgets.
 
     Why it matters:
         Adversarial examples let an attacker steer a deployed model with inputs a human would
-        not notice. PGD is a lower bound on the attacker's success: APGD, minimum-norm and
-        black-box attacks (issue #4) tighten it.
+        not notice (ATLAS AML.T0043 Craft Adversarial Data, AML.T0015 Evade AI Model; OWASP
+        ML01 Input Manipulation). The robust accuracy is an upper bound: every success was
+        re-verified on the model, and a stronger attack can only lower it.
 
-    Standards: MITRE ATLAS AML.T0043 (Craft Adversarial Data) and AML.T0015 (Evade AI
-    Model), OWASP ML01 (Input Manipulation Attack), NIST AI RMF MEASURE 2.7.
+    Standards: MITRE ATLAS AML.T0043, AML.T0015; OWASP ML01; NIST AI RMF MEASURE 2.7.
+
+    References:
+        F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of
+        diverse parameter-free attacks", ICML 2020. M. Pintor et al., "Fast Minimum-norm
+        Adversarial Attacks through Adaptive Norm Constraints", NeurIPS 2021. A. Athalye,
+        N. Carlini, D. Wagner, "Obfuscated Gradients Give a False Sense of Security", ICML 2018.
+        A. Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks",
+        ICLR 2018.
     """
 
     id = "robustness.evasion"
-    title = "Evasion robustness (white-box)"
-    summary = "Robust accuracy under bounded white-box attacks, and gradient-masking signs."
+    title = "Evasion robustness"
+    summary = "Robust accuracy under bounded adversarial attacks, and gradient-masking signs."
     standards = ("ATLAS:AML.T0043", "ATLAS:AML.T0015", "OWASP-ML:ML01", "NIST-AI-RMF:MEASURE-2.7")
-    requires = ("gradients",)
     params = (
         Param("norm", str, "linf", "linf or l2."),
-        Param("epsilons", list, None, "Perturbation budgets (default: relative to bounds)."),
+        Param("epsilons", list, None,
+              "Perturbation budgets (default: relative to the bounds, see the description)."),
         Param("min_robust_accuracy", float, 0.5,
-              "Robust accuracy below this at reference_epsilon is a finding.",
+              "Robust accuracy below this at reference_epsilon is a high finding.",
               min=0.0, max=1.0),
         Param("reference_epsilon", float, None,
-              "Epsilon the threshold applies at (default: 0.1 x the input range for the "
-              "default Linf grid, else the smallest epsilon of the grid).", min=0.0),
+              "Epsilon the threshold applies at (default: the largest of the grid).",
+              min=0.0, min_exclusive=True),
+        Param("n_samples", int, None,
+              "Samples to evaluate (default by budget: 200 / 500 / 2000).", min=1),
+        Param("eot_samples", int, None,
+              "Gradient samples per step (default: 1, or 5/10/20 by budget when the model is "
+              "randomized).", min=1),
+        Param("diagnostics", bool, True, "Run the gradient-masking diagnostics."),
     )  # fmt: skip
     metrics = (
         "clean_accuracy", "robust_accuracy.*", "robust_accuracy_ci_low.*",
-        "robust_accuracy_ci_high.*", "sanity_accuracy", "n_samples", "queries",
+        "robust_accuracy_ci_high.*", "fooled_by.*", "median_min_perturbation",
+        "min_perturbation_found", "n_samples", "queries", "eot_samples", "masking.*",
     )  # fmt: skip
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs gradients; black-box evasion (Square, HopSkipJump) is not built yet."""
-        if not isinstance(ctx.target, DifferentiableTarget):
-            return "needs a differentiable (PyTorch) target; black-box evasion is not built yet"
-        if ctx.params["norm"] not in _REL_EPS:
+        """White-box needs gradients; otherwise Square (scores) or HopSkipJump (labels)."""
+        if str(ctx.params["norm"]).lower() not in ("linf", "l2"):
             raise CheckError(f"norm must be linf or l2, got {ctx.params['norm']!r}")
+        if isinstance(ctx.target, DifferentiableTarget):
+            return None
+        if isinstance(ctx.target, ScoreTarget):
+            if black_box_attack("square", 1) is None:
+                return "the target has no gradients and the Square attack is not available"
+            return None
+        if black_box_attack("hopskipjump", 1) is None:
+            return "label-only target: needs scores or gradients (HopSkipJump is not available)"
         return None
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        """Attack the grid in increasing epsilon, then run the masking sanity attack."""
-        n, steps, restarts = _WORK[ctx.budget]
-        rows = np.sort(ctx.rng().choice(len(ctx.data), min(n, len(ctx.data)), replace=False))
-        x = torch.from_numpy(np.ascontiguousarray(ctx.data.x[rows]))
-        y = torch.from_numpy(ctx.data.y[rows])
+        """Evaluate the grid with the budget's ensemble, then run the masking diagnostics."""
+        x, y = _sample(ctx)
+        norm = Norm(str(ctx.params["norm"]).lower())
         bounds = _bounds(ctx.target, ctx.data.x)
-        epsilons = _epsilons(ctx.params, bounds, x[0].numel())
-        q0 = ctx.target.queries
-        attack = PGD(steps=steps, restarts=restarts)
-        alive = predict_labels(ctx.target, x) == y
-        clean = int(alive.sum())
-        curve = []
-        for i, eps in enumerate(epsilons):
-            alive = self._attack(
-                ctx, attack, x, y, alive, ThreatModel(Norm(ctx.params["norm"]), eps, bounds), i
-            )
-            curve.append(CurvePoint(eps, int(alive.sum()), len(x)))
-            ctx.report(i + 1, len(epsilons) + 1, f"epsilon {eps:g}")
-        sanity = self._sanity(ctx, x, y, bounds)
-        metrics = _metrics(curve, clean, len(x), sanity)
+        grid = default_epsilons(norm, bounds, x[0].numel(), ctx.params["epsilons"])
+        seed, q0 = ctx.torch_seed() % (2**31), ctx.target.queries
+        steps = len(grid) + 1
+        ev = evaluate_robustness(
+            ctx.target, x, y, norm=norm, epsilons=grid, budget=ctx.budget.value, seed=seed,
+            bounds=bounds, eot_samples=ctx.params["eot_samples"],
+            progress=lambda done, _total, msg: ctx.report(done, steps, msg),
+        )  # fmt: skip
+        diag = None
+        if ctx.params["diagnostics"]:
+            diag = diagnose_masking(ctx.target, x, y, ev, seed=seed)
+        ctx.report(steps, steps, "diagnostics")
+        metrics = _metrics(ev, diag)
         metrics["queries"] = float(ctx.target.queries - q0)
-        findings = self._findings(curve, sanity, clean / len(x), ctx)
-        return CheckOutcome(metrics, tuple(findings), (_chart(curve, clean / len(x)),))
+        findings = [*self._threshold(ev, ctx), *self._masking(diag)]
+        return CheckOutcome(metrics, tuple(findings), _charts(ev))
 
-    def _attack(self, ctx: CheckContext, attack: PGD, x: torch.Tensor, y: torch.Tensor,
-                alive: torch.Tensor, threat: ThreatModel, i: int) -> torch.Tensor:  # fmt: skip
-        idx = alive.nonzero().flatten()
-        if len(idx) == 0:
-            return alive
-        res = run_attack(attack, ctx.target, x[idx], y[idx], threat, seed=ctx.torch_seed() + i)
-        out = alive.clone()
-        out[idx] = res.robust
-        return out
-
-    def _sanity(self, ctx: CheckContext, x: torch.Tensor, y: torch.Tensor,
-                bounds: tuple[float, float]) -> float:  # fmt: skip
-        """Accuracy under PGD-20 at Linf half the input range: should be near zero."""
-        threat = ThreatModel(Norm.LINF, (bounds[1] - bounds[0]) / 2, bounds)
-        sub = min(len(x), 100)
-        res = run_attack(PGD(steps=20), ctx.target, x[:sub], y[:sub], threat,
-                         seed=ctx.torch_seed() + 99)  # fmt: skip
-        return res.robust_accuracy
-
-    def _findings(self, curve: list[CurvePoint], sanity: float, clean: float,
-                  ctx: CheckContext) -> list[Finding]:  # fmt: skip
-        out = []
+    def _threshold(self, ev: RobustnessEvaluation, ctx: CheckContext) -> list[Finding]:
         ref = ctx.params["reference_epsilon"]
-        if ref is not None:
-            point = min(curve, key=lambda c: abs(c.epsilon - ref))
-        else:  # default grid: its 0.1 x range point (Linf); a user grid: its smallest epsilon
-            point = curve[2] if ctx.params["epsilons"] is None else curve[0]
-        low, high = wilson_interval(point.robust, point.n)
-        if point.accuracy < ctx.params["min_robust_accuracy"]:
-            out.append(self.finding(
-                Severity.HIGH,
-                f"Robust accuracy {point.accuracy:.1%} at {ctx.params['norm']} epsilon "
-                f"{point.epsilon:g}",
-                f"PGD perturbations of at most {point.epsilon:g} ({ctx.params['norm']}) flip "
-                f"the model's answer on {clean - point.accuracy:.1%} of the samples (clean "
-                f"accuracy {clean:.1%}; robust accuracy 95% CI {low:.1%}-{high:.1%}); the "
-                f"policy requires {ctx.params['min_robust_accuracy']:.0%}.",
-                "Harden with adversarial training (PGD-AT / TRADES), validate and bound inputs "
-                "at the gateway, and detect query patterns of attacks at run time.",
-                evidence={"curve": [(c.epsilon, c.accuracy) for c in curve]},
-            ))  # fmt: skip
-        if sanity > 0.2:
-            out.append(self.finding(
-                Severity.MEDIUM,
-                "Gradient masking suspected: accuracy does not fall at a huge epsilon",
-                f"At Linf epsilon of half the input range, where any input can be turned into "
-                f"any other, PGD still leaves {sanity:.0%} accuracy: the gradients are likely "
-                "masked or obfuscated, so the robust accuracy above overstates robustness.",
-                "Evaluate with black-box and adaptive attacks (BPDA, EOT) before trusting the "
-                "defence; remove non-differentiable or randomized preprocessing from the "
-                "evaluated graph.",
-                evidence={"sanity_accuracy": sanity},
-                standards=("ATLAS:AML.T0015", "OWASP-ML:ML01", "NIST-AI-RMF:MEASURE-2.7"),
-            ))  # fmt: skip
-        return out
+        point = ev.at(ref) if ref is not None else ev.points[-1]
+        need = float(ctx.params["min_robust_accuracy"])
+        if point.accuracy >= need:
+            return []
+        low, high = point.ci
+        norm, clean = ev.norm.value, ev.clean_accuracy
+        attacks = ", ".join(f"{k} {v}" for k, v in point.fooled_by.items()) or "none"
+        return [self.finding(
+            Severity.HIGH,
+            f"Robust accuracy {point.accuracy:.1%} at {norm} epsilon {point.epsilon:g}",
+            f"Perturbations of at most {point.epsilon:g} ({norm}, inside the bounds "
+            f"{ev.bounds[0]:g}..{ev.bounds[1]:g}) flip the model's answer on "
+            f"{clean - point.accuracy:.1%} of the samples (clean accuracy {clean:.1%}; robust "
+            f"accuracy 95% CI {low:.1%}-{high:.1%} on {point.n} samples; points fooled per "
+            f"attack: {attacks}); the policy requires {need:.0%}.",
+            "Harden with adversarial training (PGD-AT / TRADES: `aiarmor harden adversarial`), "
+            "validate and bound inputs at the gateway, and detect query patterns of attacks at "
+            "run time.",
+            evidence={"curve": list(ev.curve), "ci": [low, high], "budget": ev.budget,
+                      "fooled_by": dict(point.fooled_by), "attacks": list(ev.attacks)},
+        )]  # fmt: skip
+
+    def _masking(self, diag: MaskingDiagnostics | None) -> list[Finding]:
+        if diag is None:
+            return []
+        return [_masking_finding(self, d) for d in diag.fired]
+
+
+def _masking_finding(check: Check, d: Diagnostic) -> Finding:
+    if d.name == "randomized":
+        return check.finding(
+            Severity.INFO, "Randomized model: evaluated with Expectation over Transformation",
+            d.detail,
+            "Report robust accuracy of randomized defences only under EOT attacks, and prefer "
+            "defences whose robustness does not rely on randomness.",
+            evidence=d.evidence, standards=_MASKING_STANDARDS,
+        )  # fmt: skip
+    return check.finding(
+        Severity.MEDIUM, f"Gradient masking suspected ({d.name.replace('_', ' ')})", d.detail,
+        "Do not trust the robust accuracy until an adaptive evaluation confirms it: remove or "
+        "approximate non-differentiable preprocessing (BPDA), attack randomized parts with EOT, "
+        "run black-box attacks (Square) and the thorough budget; prefer adversarial training "
+        "over defences that obfuscate gradients.",
+        evidence=d.evidence, standards=_MASKING_STANDARDS,
+    )  # fmt: skip
+
+
+def default_epsilons(
+    norm: Norm, bounds: tuple[float, float], dims: int, given: list[Any] | None = None
+) -> tuple[float, ...]:
+    """The policy's grid (validated), or the default grid relative to the bounds' width."""
+    if given is not None:
+        if not given or not all(
+            isinstance(e, int | float) and not isinstance(e, bool) and e > 0 for e in given
+        ):
+            raise CheckError("epsilons must be a non-empty list of positive numbers")
+        return tuple(sorted({float(e) for e in given}))
+    width = bounds[1] - bounds[0]
+    rel = _LINF_IMAGES if dims >= 1024 else _LINF_SMALL
+    scale = width if norm is Norm.LINF else width * math.sqrt(dims) / 4
+    return tuple(round(r * scale, 6) for r in rel)
+
+
+def _sample(ctx: CheckContext) -> tuple[torch.Tensor, torch.Tensor]:
+    n = ctx.params["n_samples"] or _SAMPLES[ctx.budget]
+    rows = np.sort(ctx.rng().choice(len(ctx.data), min(n, len(ctx.data)), replace=False))
+    x = torch.from_numpy(np.ascontiguousarray(ctx.data.x[rows], dtype=np.float32))
+    return x, torch.from_numpy(np.asarray(ctx.data.y[rows], dtype=np.int64))
 
 
 def _bounds(target: Any, x: np.ndarray) -> tuple[float, float]:
-    if target.bounds is not None:
+    if getattr(target, "bounds", None) is not None:
         return (float(target.bounds[0]), float(target.bounds[1]))
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = float(np.min(x)), float(np.max(x))
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _epsilons(params: Any, bounds: tuple[float, float], dims: int) -> tuple[float, ...]:
-    given = params["epsilons"]
-    if given is not None:
-        if not given or not all(isinstance(e, int | float) and e > 0 for e in given):
-            raise CheckError("epsilons must be a non-empty list of positive numbers")
-        return tuple(sorted(float(e) for e in given))
-    width = bounds[1] - bounds[0]
-    scale = width if params["norm"] == "linf" else width * np.sqrt(dims) / 8
-    return tuple(round(r * scale, 6) for r in _REL_EPS[params["norm"]])
-
-
-def _metrics(curve: list[CurvePoint], clean: int, n: int, sanity: float) -> dict[str, float]:
-    out = {"clean_accuracy": clean / n, "n_samples": float(n), "sanity_accuracy": sanity}
-    for c in curve:
-        low, high = wilson_interval(c.robust, c.n)
-        out[f"robust_accuracy.eps={c.epsilon:g}"] = c.accuracy
-        out[f"robust_accuracy_ci_low.eps={c.epsilon:g}"] = low
-        out[f"robust_accuracy_ci_high.eps={c.epsilon:g}"] = high
+def _metrics(ev: RobustnessEvaluation, diag: MaskingDiagnostics | None) -> dict[str, float]:
+    found = ev.found_min_norms
+    ran = ev.min_norms[ev.clean_correct]
+    ran = ran[~torch.isnan(ran)]
+    out = {
+        "clean_accuracy": ev.clean_accuracy,
+        "n_samples": float(ev.n),
+        "eot_samples": float(ev.eot_samples),
+        "median_min_perturbation": ev.median_min_norm,
+        "min_perturbation_found": len(found) / len(ran) if len(ran) else math.nan,
+    }
+    for p in ev.points:
+        key = f"eps={p.epsilon:g}"
+        low, high = p.ci
+        out |= {f"robust_accuracy.{key}": p.accuracy, f"robust_accuracy_ci_low.{key}": low,
+                f"robust_accuracy_ci_high.{key}": high}  # fmt: skip
+        out |= {f"fooled_by.{name}.{key}": float(k) for name, k in p.fooled_by.items()}
+    for d in diag.diagnostics if diag is not None else ():
+        out[f"masking.{d.name}"] = d.value
     return out
 
 
-def _chart(curve: list[CurvePoint], clean: float) -> Chart:
-    xs = (0.0, *(c.epsilon for c in curve))
-    ys = (clean, *(c.accuracy for c in curve))
-    return Chart(
+def _charts(ev: RobustnessEvaluation) -> tuple[Chart, ...]:
+    points = ((0.0, ev.clean_accuracy, 0.0),
+              *((p.epsilon, p.accuracy, max(p.accuracy - p.ci[0], p.ci[1] - p.accuracy))
+                for p in ev.points))  # fmt: skip
+    curve = Chart(
         id="accuracy_vs_epsilon",
-        title="Robust accuracy vs epsilon (PGD)",
+        title=f"Robust accuracy vs epsilon ({ev.norm.value}, 95% CI band)",
         kind="line",
-        series=(Series("robust accuracy", xs, ys),),
+        series=(Series("robust accuracy", *(tuple(col) for col in zip(*points, strict=True))),),
         x_label="epsilon",
         y_label="accuracy",
+    )
+    hist = _histogram(ev)
+    return (curve,) if hist is None else (curve, hist)
+
+
+def _histogram(ev: RobustnessEvaluation, bins: int = 10) -> Chart | None:
+    """Bar chart of the minimal perturbations FMN found (and how many it could not fool)."""
+    m = ev.min_norms[ev.clean_correct]
+    m = m[~torch.isnan(m)]
+    if len(m) == 0:
+        return None
+    finite = m[torch.isfinite(m)]
+    top = float(finite.max()) if len(finite) else 1.0
+    edges = np.linspace(0.0, top if top > 0 else 1.0, bins + 1)
+    counts = np.histogram(finite.numpy(), bins=edges)[0] if len(finite) else np.zeros(bins)
+    labels: list[float | str] = [f"{a:.3g}-{b:.3g}" for a, b in itertools.pairwise(edges)]
+    values = [float(c) for c in counts]
+    if len(finite) < len(m):
+        labels.append("not found")
+        values.append(float(len(m) - len(finite)))
+    return Chart(
+        id="min_perturbation",
+        title=f"Smallest adversarial perturbation per point (FMN, {ev.norm.value})",
+        kind="bar",
+        series=(Series("points", tuple(labels), tuple(values)),),
+        x_label=f"{ev.norm.value} norm",
+        y_label="points",
     )

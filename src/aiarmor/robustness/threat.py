@@ -47,15 +47,23 @@ class ThreatModel:
         return norms
 
     def project(self, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-        """``x_adv`` moved into the epsilon-ball around ``x`` and then into the bounds."""
-        delta = x_adv - x
+        """``x_adv`` moved into the epsilon-ball around ``x`` and then into the bounds.
+
+        Idempotent in floating point: a point already inside the ball and the bounds is
+        returned unchanged (not recomputed as ``x + (x_adv - x)``, which can move it by an
+        ulp and flip a decision for a candidate on the decision boundary).
+        """
         if self.norm is Norm.LINF:
-            delta = delta.clamp(-self.epsilon, self.epsilon)
+            eps = self.epsilon
+            out = torch.minimum(torch.maximum(x_adv, x - eps), x + eps)
         else:
-            size = self.norms(delta).clamp_min(1e-12)
-            factor = (self.epsilon / size).clamp(max=1.0)
-            delta = delta * factor.view(-1, *([1] * (delta.dim() - 1)))
-        return (x + delta).clamp(*self.bounds)
+            delta = x_adv - x
+            size = self.norms(delta)
+            factor = (self.epsilon / size.clamp_min(1e-12)).clamp(max=1.0)
+            shape = (-1, *([1] * (delta.dim() - 1)))
+            inside = (size <= self.epsilon).view(shape)
+            out = torch.where(inside, x_adv, x + delta * factor.view(shape))
+        return out.clamp(*self.bounds)
 
     def contains(self, x: torch.Tensor, x_adv: torch.Tensor, *, tol: float = 1e-5) -> torch.Tensor:
         """Per-sample mask: ``x_adv`` is inside the ball (with ``tol``) and the bounds."""
