@@ -13,6 +13,9 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.datachecks.label_issues",
     "aiarmor.datachecks.duplicates",
     "aiarmor.poisoning.neural_cleanse",
+    "aiarmor.fairness.group_metrics",
+    "aiarmor.fairness.proxy",
+    "aiarmor.explain.importance",
 )
 """Modules whose import registers aiarmor's own checks."""
 

@@ -112,25 +112,50 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     return report.exit_code
 
 
+_DEMO_INTRO = {
+    "digits": "training the demo CNN on scikit-learn's bundled digits ...",
+    "credit": "training the credit scenario's classifier on the bundled UCI Adult table ...",
+}
+
+
 def run_demo_command(
-    console: Console, out_dir: Path, *, seed: int, budget: str, policy: Path | None
+    console: Console,
+    out_dir: Path,
+    *,
+    seed: int,
+    budget: str,
+    policy: Path | None,
+    scenario: str = "digits",
 ) -> int:
     """Run the embedded demo and write its reports; return the exit code."""
-    from aiarmor.demo import run_demo
+    from aiarmor.demo import SCENARIOS, run_demo
 
     Budget.parse(budget)
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"--scenario must be {' or '.join(SCENARIOS)}, got {scenario!r}")
     pol = _policy(policy)
-    console.print(Text("training the demo CNN on scikit-learn's bundled digits ...", style="dim"))
+    console.print(Text(_DEMO_INTRO[scenario], style="dim"))
     with RichAuditProgress(console) as progress:
-        run = run_demo(out_dir, seed=seed, budget=budget, policy=pol, progress=progress)
+        run = run_demo(
+            out_dir, seed=seed, budget=budget, policy=pol, progress=progress, scenario=scenario
+        )
     print_summary(console, run.report, _write(run.report, out_dir))
     console.print(Text("audit the saved model again with:", style="dim"))
-    command = (
+    console.print(Text(_rerun_command(run)), soft_wrap=True)
+    return run.report.exit_code
+
+
+def _rerun_command(run: Any) -> str:
+    """The ``aiarmor audit`` command line that audits the demo's saved model again."""
+    if run.scenario == "credit":
+        return (
+            f"  aiarmor audit --model {clean(run.weights)} --data {clean(run.test_data)} "
+            f"--train {clean(run.train_data)} --label income --sensitive sex --sensitive race"
+        )
+    return (
         f"  aiarmor audit --model aiarmor.demo:build_model --weights {clean(run.weights)} "
         f"--data {clean(run.test_data)} --train {clean(run.train_data)} --bounds 0,1"
     )
-    console.print(Text(command), soft_wrap=True)
-    return run.report.exit_code
 
 
 def describe_checks() -> list[dict[str, Any]]:

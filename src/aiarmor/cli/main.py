@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from aiarmor._version import __version__
-from aiarmor.cli import artifact_cmd, scan_cmd
+from aiarmor.cli import artifact_cmd, harden_cmd, scan_cmd
 from aiarmor.core.errors import AiarmorError, ConfigError
 
 app = typer.Typer(
@@ -57,11 +57,17 @@ def demo(
     seed: Seed = 0,
     budget: Budget = "standard",
     policy: PolicyOpt = None,
+    scenario: Annotated[
+        str, typer.Option(help="digits (a CNN) | credit (a tabular model on UCI Adult).")
+    ] = "digits",
 ) -> None:
-    """Train a small CNN on bundled real data (digits), audit it, write all reports."""
+    """Train a small model on bundled real data, audit it, write all reports."""
     from aiarmor.cli.commands import run_demo_command
 
-    raise typer.Exit(run_demo_command(out, out_dir, seed=seed, budget=budget, policy=policy))
+    code = run_demo_command(
+        out, out_dir, seed=seed, budget=budget, policy=policy, scenario=scenario
+    )
+    raise typer.Exit(code)
 
 
 @app.command("audit")
@@ -133,6 +139,7 @@ def init(
 # Command groups of other areas register here, one line each: `module.register(app)`.
 # (command-registrations)
 artifact_cmd.register(app)
+harden_cmd.register(app)
 scan_cmd.register(app)
 
 

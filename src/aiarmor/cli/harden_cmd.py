@@ -1,0 +1,264 @@
+"""``aiarmor harden ...``: fix what the audit found, and prove it with a before/after report.
+
+``aiarmor harden fairness`` mitigates a scikit-learn model with Fairlearn, audits the original
+and the mitigated model with the same checks, data, budget and seed, and writes into ``--out``:
+
+* ``model.skops`` - the mitigated model (an :class:`aiarmor.fairness.FairnessMitigator`);
+* ``report.{json,html,sarif,junit.xml}`` - the mitigated model's audit, with a
+  ``fairness.mitigation`` section holding the before/after table (fairness and accuracy);
+* ``before/report.*`` - the original model's audit, in full;
+* ``comparison.json`` - the before/after table alone;
+* ``data-with-groups.npz`` (threshold method) - the held-out data with the group-code columns
+  the mitigated model takes, so the saved model can be audited again.
+
+Other hardenings (adversarial, dp, sanitize) add their subcommands to ``harden_app``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from aiarmor.cli.render import RichAuditProgress, clean, print_summary
+from aiarmor.core.errors import ConfigError
+from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.registry import Budget
+from aiarmor.core.report import Report
+
+harden_app = typer.Typer(
+    name="harden",
+    help="Harden a model against what the audit found, with a before/after report.",
+    no_args_is_help=True,
+)
+out = Console()
+
+DEFAULT_CHECKS = ("baseline.performance", "fairness.group_metrics")
+"""The checks both audits of ``harden fairness`` run unless ``--checks`` adds more."""
+
+MODEL_FILE = "model.skops"
+GROUPS_DATA_FILE = "data-with-groups.npz"
+COMPARISON_FILE = "comparison.json"
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessArgs:
+    """The parsed options of ``aiarmor harden fairness``."""
+
+    model: str
+    data: Path
+    train: Path
+    label: str | None
+    sensitive: tuple[str, ...]
+    attributes: tuple[str, ...]
+    method: str
+    constraint: str
+    eps: float
+    trust_types: tuple[str, ...]
+    policy: Path | None
+    checks: str | None
+    budget: str
+    seed: int
+    out_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessHardening:
+    """What ``harden fairness`` produced."""
+
+    model: Any
+    """The fitted FairnessMitigator."""
+    before: Report
+    """The original model's audit."""
+    after: Report
+    """The mitigated model's audit, with the ``fairness.mitigation`` section."""
+    after_data: Any
+    """The held-out Dataset as the mitigated model takes it."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``harden`` command group to ``app``."""
+    app.add_typer(harden_app, name="harden")
+
+
+@harden_app.command("fairness")
+def fairness_command(
+    model: Annotated[str, typer.Option(help="Model SPEC of a scikit-learn classifier.")],
+    data: Annotated[Path, typer.Option(help="Held-out data to audit on (.npz, .csv, .parquet).")],
+    train: Annotated[Path, typer.Option(help="Data to fit the mitigation on (same format).")],
+    sensitive: Annotated[list[str], typer.Option(help="Sensitive column (repeat).")],
+    label: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
+    attribute: Annotated[
+        list[str] | None,
+        typer.Option(help="Attribute to mitigate for (repeat: jointly; default: --sensitive)."),
+    ] = None,
+    method: Annotated[str, typer.Option(help="threshold | reductions.")] = "threshold",
+    constraint: Annotated[
+        str, typer.Option(help="demographic_parity | equalized_odds | equal_opportunity.")
+    ] = "demographic_parity",
+    eps: Annotated[float, typer.Option(help="Reductions: allowed constraint violation.")] = 0.01,
+    trust_type: Annotated[list[str] | None, typer.Option(help="skops type to trust.")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")] = None,
+    checks: Annotated[str | None, typer.Option(help="Extra comma-separated check ids.")] = None,
+    budget: Annotated[str, typer.Option(help="quick | standard | thorough.")] = "standard",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+        "aiarmor-harden"
+    ),
+) -> None:
+    """Mitigate bias with Fairlearn; write the model and a before/after report."""
+    args = FairnessArgs(
+        model=model, data=data, train=train, label=label, sensitive=tuple(sensitive),
+        attributes=tuple(attribute or sensitive), method=method, constraint=constraint,
+        eps=eps, trust_types=tuple(trust_type or ()), policy=policy, checks=checks,
+        budget=budget, seed=seed, out_dir=out_dir,
+    )  # fmt: skip
+    raise typer.Exit(run_fairness_command(out, args))
+
+
+def run_fairness_command(console: Console, args: FairnessArgs) -> int:
+    """Load, mitigate, audit before and after, write everything; return the exit code."""
+    from aiarmor.cli.commands import parse_checks
+    from aiarmor.data import load_dataset
+    from aiarmor.fairness import CONSTRAINTS, METHODS
+    from aiarmor.targets import load_target
+
+    _choice("--method", args.method, METHODS)
+    _choice("--constraint", args.constraint, CONSTRAINTS)
+    Budget.parse(args.budget)
+    policy = load_policy(args.policy) if args.policy is not None else Policy()
+    checks = list(dict.fromkeys([*DEFAULT_CHECKS, *(parse_checks(args.checks) or [])]))
+    train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
+    data = load_dataset(args.data, label=args.label, sensitive=args.sensitive, reference=train)
+    target = load_target(args.model, input_shape=data.sample_shape,
+                         trust_skops_types=args.trust_types)  # fmt: skip
+    if not hasattr(target, "estimator"):
+        raise ConfigError("harden fairness needs a scikit-learn classifier (e.g. a skops file)")
+    console.print(Text(f"fitting the {args.method} mitigation ({args.constraint}) ...", "dim"))
+    with RichAuditProgress(console) as progress:
+        result = harden_fairness(
+            target, train, data, method=args.method, constraint=args.constraint,
+            sensitive=args.attributes, eps=args.eps, checks=checks, policy=policy,
+            budget=args.budget, seed=args.seed, progress=progress,
+            subject={"model_spec": args.model},
+        )  # fmt: skip
+    written = write_fairness_outputs(result, args.out_dir)
+    print_comparison(console, result.after)
+    print_summary(console, result.after, written)
+    _print_rerun(console, result, args)
+    return result.after.exit_code
+
+
+def harden_fairness(
+    target: Any,
+    train: Any,
+    data: Any,
+    *,
+    method: str,
+    constraint: str,
+    sensitive: tuple[str, ...],
+    checks: list[str],
+    policy: Policy,
+    budget: str,
+    seed: int,
+    eps: float = 0.01,
+    progress: Any = None,
+    subject: dict[str, Any] | None = None,
+) -> FairnessHardening:
+    """Mitigate ``target.estimator`` on ``train``; audit both models on ``data``; compare."""
+    from aiarmor.audit import audit
+    from aiarmor.fairness import (
+        CONSTRAINT_METRIC,
+        comparison_section,
+        mitigate,
+        model_input,
+        with_section,
+    )
+    from aiarmor.targets.sklearn_target import sklearn_target
+
+    options: dict[str, Any] = {"eps": eps} if method == "reductions" else {}
+    model = mitigate(target.estimator, train, method=method, constraint=constraint,
+                     sensitive=sensitive, seed=seed, **options)  # fmt: skip
+    common = {"checks": checks, "policy": policy, "budget": budget, "seed": seed,
+              "progress": progress}  # fmt: skip
+    before = audit(target, data, train=train, subject={**(subject or {}), "stage": "before"},
+                   **common)  # fmt: skip
+    mitigated = sklearn_target(model, name=f"{target.name} + {method} ({constraint})")
+    after_data = model_input(model, data)
+    after = audit(mitigated, after_data, train=model_input(model, train),
+                  subject={"model_spec": MODEL_FILE, "stage": "after"}, **common)  # fmt: skip
+    attribute = "&".join(model.sensitive_names_)
+    section = comparison_section(before, after, method=method, attribute=attribute,
+                                 constraint_metric=CONSTRAINT_METRIC[constraint])  # fmt: skip
+    info = {"method": method, "constraint": constraint, "attributes": list(sensitive),
+            "uses_sensitive_at_decision_time": bool(model.uses_groups_)}  # fmt: skip
+    return FairnessHardening(model, before, with_section(after, section, {"mitigation": info}),
+                             after_data)  # fmt: skip
+
+
+def write_fairness_outputs(result: FairnessHardening, out_dir: Path) -> dict[str, Path]:
+    """Write the model, both reports, the comparison and (threshold) the grouped data."""
+    import skops.io
+
+    from aiarmor.fairness.compare import SECTION_ID
+    from aiarmor.reporting import write_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    skops.io.dump(result.model, out_dir / MODEL_FILE)
+    write_reports(result.before, out_dir / "before")
+    written = write_reports(result.after, out_dir)
+    section = result.after.check(SECTION_ID)
+    rows = section.findings[0].evidence.get("rows", []) if section.findings else []
+    comparison = {"mitigation": result.after.subject.get("mitigation"), "rows": rows}
+    (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n", "utf-8")
+    written = {"model": out_dir / MODEL_FILE, **written, "before": out_dir / "before"}
+    written["comparison"] = out_dir / COMPARISON_FILE
+    if result.model.uses_groups_:
+        d = result.after_data
+        np.savez_compressed(out_dir / GROUPS_DATA_FILE, x=d.x, y=d.y,
+                            **{f"sensitive_{k}": v for k, v in d.sensitive.items()})  # fmt: skip
+        written["data"] = out_dir / GROUPS_DATA_FILE
+    return written
+
+
+def print_comparison(console: Console, report: Report) -> None:
+    """The before/after table of the mitigated attribute's disparities and the accuracy."""
+    from aiarmor.fairness.compare import SECTION_ID
+
+    metrics = report.check(SECTION_ID).metrics
+    table = Table(title="fairness mitigation: before -> after", title_justify="left")
+    for col in ("metric", "before", "after", "change"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name in (k.removeprefix("before.") for k in metrics if k.startswith("before.")):
+        values = [metrics[f"{stage}.{name}"] for stage in ("before", "after", "change")]
+        table.add_row(Text(clean(name)), *(f"{v:+.4f}" if i == 2 else f"{v:.4f}"
+                                           for i, v in enumerate(values)))  # fmt: skip
+    console.print(table)
+    for finding in report.check(SECTION_ID).findings:
+        console.print(Text(clean(finding.detail)), soft_wrap=True)
+
+
+def _print_rerun(console: Console, result: FairnessHardening, args: FairnessArgs) -> None:
+    """How to audit the saved mitigated model again."""
+    trust = "--trust-type aiarmor.fairness.mitigation.FairnessMitigator"
+    model = clean(args.out_dir / MODEL_FILE)
+    if result.model.uses_groups_:
+        data = f"--data {clean(args.out_dir / GROUPS_DATA_FILE)}"
+    else:
+        label = f" --label {clean(args.label)}" if args.label else ""
+        groups = "".join(f" --sensitive {clean(s)}" for s in args.sensitive)
+        data = f"--data {clean(args.data)} --train {clean(args.train)}{label}{groups}"
+    console.print(Text("audit the mitigated model again with:", style="dim"))
+    console.print(Text(f"  aiarmor audit --model {model} {trust} {data}"), soft_wrap=True)
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")

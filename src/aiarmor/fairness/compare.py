@@ -1,0 +1,196 @@
+"""Before/after tables of a mitigation, as a section of the mitigated model's report.
+
+``aiarmor harden fairness`` audits the original and the mitigated model with the same checks,
+data, budget and seed. :func:`comparison_section` turns the two reports into one more check
+entry, ``fairness.mitigation``, whose metrics are ``before.<metric>``, ``after.<metric>`` and
+``change.<metric>`` for every disparity of ``fairness.group_metrics`` and the accuracy of
+``baseline.performance``, with a before/after chart and a finding that states the disparity
+reduction and the accuracy cost. :func:`with_section` appends it to the mitigated model's
+report, so every renderer (JSON, HTML, SARIF, JUnit) shows it without knowing about it.
+The section is not a registered check: it compares two audits instead of measuring a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiarmor.core.findings import (
+    Chart,
+    CheckResult,
+    CheckStatus,
+    Finding,
+    Series,
+    Severity,
+)
+from aiarmor.core.report import Report, Verdict
+from aiarmor.fairness.metrics import DISPARITIES
+
+SECTION_ID = "fairness.mitigation"
+"""Id of the before/after section in the mitigated model's report."""
+
+GROUP_CHECK = "fairness.group_metrics"
+PERFORMANCE_CHECK = "baseline.performance"
+PERFORMANCE_METRICS = ("accuracy", "balanced_accuracy")
+_STANDARDS = ("NIST-AI-RMF:MANAGE", "NIST-AI-RMF:MEASURE-2.11")
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    """One metric before and after mitigation."""
+
+    metric: str
+    """``<disparity>.<attribute>`` or a performance metric name."""
+    before: float
+    """The original model's value."""
+    after: float
+    """The mitigated model's value."""
+
+    @property
+    def change(self) -> float:
+        """``after - before``."""
+        return self.after - self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (NaN as None)."""
+        return {k: _num(v) if isinstance(v, float) else v
+                for k, v in (("metric", self.metric), ("before", self.before),
+                             ("after", self.after), ("change", self.change))}  # fmt: skip
+
+
+def comparison_rows(before: Report, after: Report) -> list[ComparisonRow]:
+    """Disparities (point estimates) and accuracy present in both reports."""
+    rows = []
+    for check_id, keep in ((GROUP_CHECK, _is_disparity), (PERFORMANCE_CHECK, _is_performance)):
+        b, a = _metrics(before, check_id), _metrics(after, check_id)
+        rows += [ComparisonRow(m, float(b[m]), float(a[m])) for m in b if keep(m) and m in a]
+    return rows
+
+
+def _is_disparity(name: str) -> bool:
+    return name.split(".", 1)[0] in DISPARITIES
+
+
+def _is_performance(name: str) -> bool:
+    return name in PERFORMANCE_METRICS
+
+
+def _metrics(report: Report, check_id: str) -> Mapping[str, float]:
+    try:
+        return report.check(check_id).metrics
+    except KeyError:
+        return {}
+
+
+def comparison_section(
+    before: Report,
+    after: Report,
+    *,
+    method: str,
+    constraint_metric: str,
+    attribute: str,
+) -> CheckResult:
+    """The ``fairness.mitigation`` entry: before/after metrics, chart and the verdict on it.
+
+    ``constraint_metric`` (e.g. ``demographic_parity_difference``) and ``attribute`` (``sex``,
+    or ``sex&race`` for a joint mitigation) name the disparity the mitigation targeted.
+    """
+    rows = comparison_rows(before, after)
+    metrics: dict[str, float] = {}
+    for r in rows:
+        metrics |= {f"before.{r.metric}": r.before, f"after.{r.metric}": r.after,
+                    f"change.{r.metric}": r.change}  # fmt: skip
+    target = f"{constraint_metric}.{attribute}"
+    finding = _verdict_finding(rows, target, method)
+    status = CheckStatus.FAILED if finding.severity >= Severity.LOW else CheckStatus.PASSED
+    return CheckResult(
+        id=SECTION_ID,
+        title="Fairness mitigation: before and after",
+        status=status,
+        metrics=metrics,
+        findings=(finding,),
+        charts=(_chart(rows, attribute),),
+        standards=_STANDARDS,
+    )
+
+
+def _verdict_finding(rows: Sequence[ComparisonRow], target: str, method: str) -> Finding:
+    """INFO with the reduction and its accuracy cost, or LOW when the disparity did not drop."""
+    by_name = {r.metric: r for r in rows}
+    chosen, acc = by_name.get(target), by_name.get("accuracy")
+    cost = (
+        f"accuracy {acc.before:.4f} -> {acc.after:.4f} ({acc.change:+.4f})"
+        if acc
+        else ("accuracy not measured (baseline.performance did not run)")
+    )
+    evidence: dict[str, Any] = {"rows": [r.to_dict() for r in rows], "target": target}
+    if chosen is None or not (math.isfinite(chosen.before) and math.isfinite(chosen.after)):
+        return _finding(
+            Severity.LOW,
+            f"Mitigation effect on {target} could not be measured",
+            f"{target} is missing from one of the audits; {cost}.",
+            evidence,
+        )
+    reduction = 1.0 - chosen.after / chosen.before if chosen.before > 0 else 0.0
+    evidence |= {"reduction": reduction}
+    detail = (f"The {method} mitigation changed {target} from {chosen.before:.4f} to "
+              f"{chosen.after:.4f} ({reduction:.0%} reduction); {cost}.")  # fmt: skip
+    if chosen.after >= chosen.before:
+        return _finding(Severity.LOW, f"Mitigation did not reduce {target}", detail, evidence)
+    return _finding(Severity.INFO, f"Mitigation reduced {target} by {reduction:.0%}",
+                    detail, evidence)  # fmt: skip
+
+
+def _finding(severity: Severity, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
+    return Finding(
+        check_id=SECTION_ID,
+        severity=severity,
+        title=title,
+        detail=detail,
+        remediation=(
+            "Weigh the disparity reduction against the accuracy cost; if it is not enough, "
+            "try the other method or constraint, revisit the training data, and document the "
+            "accepted trade-off in the policy."
+        ),
+        standards=_STANDARDS,
+        evidence=evidence,
+    )
+
+
+def _chart(rows: Sequence[ComparisonRow], attribute: str) -> Chart:
+    """Before/after bars for the mitigated attribute's disparities and the accuracy."""
+    shown = [r for r in rows if r.metric.endswith(f".{attribute}") or "." not in r.metric]
+    labels = tuple(r.metric.removesuffix(f".{attribute}") for r in shown)
+    return Chart(
+        id="before-after",
+        title=f"Before and after mitigation ({attribute})",
+        kind="bar",
+        series=(Series("before", labels, tuple(r.before for r in shown)),
+                Series("after", labels, tuple(r.after for r in shown))),
+        x_label="metric",
+        y_label="value",
+    )  # fmt: skip
+
+
+def with_section(report: Report, section: CheckResult, extra_subject: Mapping[str, Any]) -> Report:
+    """``report`` with ``section`` appended, its subject extended, the verdict re-checked."""
+    fail_on = Severity.parse(str(report.subject.get("fail_on", "high")))
+    worst = [f for f in section.findings if not f.suppressed and f.severity >= fail_on]
+    reasons = report.verdict_reasons
+    verdict = report.verdict
+    if worst:
+        verdict = Verdict.FAIL
+        reasons = (*reasons, f"{section.id}: {worst[0].title}")
+    return replace(
+        report,
+        checks=(*report.checks, section),
+        subject={**report.subject, **extra_subject},
+        verdict=verdict,
+        verdict_reasons=reasons,
+    )
+
+
+def _num(value: float) -> float | None:
+    return value if math.isfinite(value) else None
