@@ -6,6 +6,7 @@ do its job. Bad input gets one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -16,7 +17,6 @@ import typer
 from rich.console import Console
 
 from aiarmor._version import __version__
-from aiarmor.cli import artifact_cmd, harden_cmd, scan_cmd
 from aiarmor.core.errors import AiarmorError, ConfigError
 
 app = typer.Typer(
@@ -136,11 +136,15 @@ def init(
     out.print(f"wrote {path}", markup=False)
 
 
-# Command groups of other areas register here, one line each: `module.register(app)`.
+# Command modules of other areas, one line each; each has `register(app)`.
 # (command-registrations)
-artifact_cmd.register(app)
-harden_cmd.register(app)
-scan_cmd.register(app)
+_COMMAND_MODULES = (
+    "aiarmor.cli.artifact_cmd",
+    "aiarmor.cli.harden_cmd",
+    "aiarmor.cli.scan_cmd",
+)
+for _name in _COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:
