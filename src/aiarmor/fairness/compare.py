@@ -5,18 +5,21 @@ data, budget and seed. :func:`comparison_section` turns the two reports into one
 entry, ``fairness.mitigation``, whose metrics are ``before.<metric>``, ``after.<metric>`` and
 ``change.<metric>`` for every disparity of ``fairness.group_metrics`` and the accuracy of
 ``baseline.performance``, with a before/after chart and a finding that states the disparity
-reduction and the accuracy cost. :func:`with_section` appends it to the mitigated model's
-report, so every renderer (JSON, HTML, SARIF, JUnit) shows it without knowing about it.
+reduction and the accuracy cost. :func:`with_section` (from :mod:`aiarmor.core.comparison`,
+shared by every ``harden`` command) appends it to the mitigated model's report, so every
+renderer (JSON, HTML, SARIF, JUnit) shows it without knowing about it.
 The section is not a registered check: it compares two audits instead of measuring a model.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from typing import Any
 
+from aiarmor.core.comparison import ComparisonRow as ComparisonRow  # re-exported
+from aiarmor.core.comparison import before_after_metrics, report_metrics
+from aiarmor.core.comparison import with_section as with_section  # re-exported
 from aiarmor.core.findings import (
     Chart,
     CheckResult,
@@ -25,7 +28,7 @@ from aiarmor.core.findings import (
     Series,
     Severity,
 )
-from aiarmor.core.report import Report, Verdict
+from aiarmor.core.report import Report
 from aiarmor.fairness.metrics import DISPARITIES
 
 SECTION_ID = "fairness.mitigation"
@@ -37,34 +40,11 @@ PERFORMANCE_METRICS = ("accuracy", "balanced_accuracy")
 _STANDARDS = ("NIST-AI-RMF:MANAGE", "NIST-AI-RMF:MEASURE-2.11")
 
 
-@dataclass(frozen=True, slots=True)
-class ComparisonRow:
-    """One metric before and after mitigation."""
-
-    metric: str
-    """``<disparity>.<attribute>`` or a performance metric name."""
-    before: float
-    """The original model's value."""
-    after: float
-    """The mitigated model's value."""
-
-    @property
-    def change(self) -> float:
-        """``after - before``."""
-        return self.after - self.before
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (NaN as None)."""
-        return {k: _num(v) if isinstance(v, float) else v
-                for k, v in (("metric", self.metric), ("before", self.before),
-                             ("after", self.after), ("change", self.change))}  # fmt: skip
-
-
 def comparison_rows(before: Report, after: Report) -> list[ComparisonRow]:
     """Disparities (point estimates) and accuracy present in both reports."""
     rows = []
     for check_id, keep in ((GROUP_CHECK, _is_disparity), (PERFORMANCE_CHECK, _is_performance)):
-        b, a = _metrics(before, check_id), _metrics(after, check_id)
+        b, a = report_metrics(before, check_id), report_metrics(after, check_id)
         rows += [ComparisonRow(m, float(b[m]), float(a[m])) for m in b if keep(m) and m in a]
     return rows
 
@@ -75,13 +55,6 @@ def _is_disparity(name: str) -> bool:
 
 def _is_performance(name: str) -> bool:
     return name in PERFORMANCE_METRICS
-
-
-def _metrics(report: Report, check_id: str) -> Mapping[str, float]:
-    try:
-        return report.check(check_id).metrics
-    except KeyError:
-        return {}
 
 
 def comparison_section(
@@ -98,10 +71,7 @@ def comparison_section(
     or ``sex&race`` for a joint mitigation) name the disparity the mitigation targeted.
     """
     rows = comparison_rows(before, after)
-    metrics: dict[str, float] = {}
-    for r in rows:
-        metrics |= {f"before.{r.metric}": r.before, f"after.{r.metric}": r.after,
-                    f"change.{r.metric}": r.change}  # fmt: skip
+    metrics = before_after_metrics(rows)
     target = f"{constraint_metric}.{attribute}"
     finding = _verdict_finding(rows, target, method)
     status = CheckStatus.FAILED if finding.severity >= Severity.LOW else CheckStatus.PASSED
@@ -172,25 +142,3 @@ def _chart(rows: Sequence[ComparisonRow], attribute: str) -> Chart:
         x_label="metric",
         y_label="value",
     )  # fmt: skip
-
-
-def with_section(report: Report, section: CheckResult, extra_subject: Mapping[str, Any]) -> Report:
-    """``report`` with ``section`` appended, its subject extended, the verdict re-checked."""
-    fail_on = Severity.parse(str(report.subject.get("fail_on", "high")))
-    worst = [f for f in section.findings if not f.suppressed and f.severity >= fail_on]
-    reasons = report.verdict_reasons
-    verdict = report.verdict
-    if worst:
-        verdict = Verdict.FAIL
-        reasons = (*reasons, f"{section.id}: {worst[0].title}")
-    return replace(
-        report,
-        checks=(*report.checks, section),
-        subject={**report.subject, **extra_subject},
-        verdict=verdict,
-        verdict_reasons=reasons,
-    )
-
-
-def _num(value: float) -> float | None:
-    return value if math.isfinite(value) else None
