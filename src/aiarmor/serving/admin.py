@@ -1,0 +1,207 @@
+"""Admin routes (API keys, the OpenAPI document) and audit routes (query, verify)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiarmor.core.errors import ConfigError
+from aiarmor.serving.auth import ApiKeyInfo, Principal
+from aiarmor.serving.gateway import Gateway, Outcome
+
+__all__ = ["KeyCreate", "KeyRecord", "NewKey", "Verification", "add_admin_routes"]
+
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Unauthenticated"},
+    403: {"description": "Forbidden"},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {**_ERRORS, 404: {"description": "No such key"}}
+
+
+class KeyCreate(BaseModel):
+    """A key to create."""
+
+    model_config = ConfigDict(extra="forbid")
+    scopes: list[str] = Field(min_length=1, max_length=3)
+    models: list[str] = Field(default=["*"], min_length=1, max_length=100)
+    role: str = Field(default="default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    label: str = Field(default="", max_length=200)
+
+
+class KeyRecord(BaseModel):
+    """A stored key (never its secret or hash)."""
+
+    id: str
+    scopes: list[str]
+    models: list[str]
+    role: str
+    label: str
+    created: float
+    revoked: bool
+
+
+class NewKey(KeyRecord):
+    """A created or rotated key."""
+
+    key: str = Field(description="The API key. Shown once; only its keyed hash is stored.")
+
+
+class Verification(BaseModel):
+    """The audit log's integrity check."""
+
+    ok: bool
+    count: int
+    problems: list[str]
+
+
+def _record(info: ApiKeyInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "scopes": list(info.scopes),
+        "models": list(info.models),
+        "role": info.role,
+        "label": info.label,
+        "created": info.created,
+        "revoked": info.revoked,
+    }
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status, media_type="application/json")
+
+
+def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
+    """Register the admin and audit routes on ``app``."""
+    from aiarmor.serving.app import respond
+
+    def admin(request: Request, route: str) -> Principal | Response:
+        who = gw.authorize(request.scope["headers"], "admin", route)
+        return respond(who) if isinstance(who, Outcome) else who
+
+    def audited(who: Principal, route: str, status: int, summary: str = "") -> None:
+        decision = "allowed" if status < 400 else "invalid"
+        gw.record(
+            identity=who.identity,
+            model="",
+            route=route,
+            body=b"",
+            summary=summary,
+            decision=decision,
+            status=status,
+        )
+
+    @app.post(
+        "/v1/admin/keys",
+        status_code=201,
+        response_model=NewKey,
+        responses={**_ERRORS, 422: {"description": "Invalid key request"}},
+    )
+    def create_key(request: Request, spec: Annotated[KeyCreate, Body()]) -> Response:
+        """Create an API key; the key is in this response only."""
+        who = admin(request, "admin.keys.create")
+        if isinstance(who, Response):
+            return who
+        try:
+            key, info = gw.auth.keys.create(
+                spec.scopes, spec.models, role=spec.role, label=spec.label
+            )
+        except ConfigError as exc:
+            audited(who, "admin.keys.create", 422)
+            return _json(422, {"detail": str(exc)})
+        audited(who, "admin.keys.create", 201, json.dumps({"id": info.id}))
+        return _json(201, {**_record(info), "key": key})
+
+    @app.get("/v1/admin/keys", response_model=list[KeyRecord], responses=_ERRORS)
+    def list_keys(request: Request) -> Response:
+        """Every key's record (no secrets)."""
+        who = admin(request, "admin.keys.list")
+        if isinstance(who, Response):
+            return who
+        audited(who, "admin.keys.list", 200)
+        return _json(200, [_record(i) for i in gw.auth.keys.list()])
+
+    @app.delete("/v1/admin/keys/{key_id}", status_code=204, responses=_NOT_FOUND)
+    def revoke_key(request: Request, key_id: KeyId) -> Response:
+        """Revoke a key at once."""
+        who = admin(request, "admin.keys.revoke")
+        if isinstance(who, Response):
+            return who
+        try:
+            gw.auth.keys.revoke(key_id)
+        except KeyError:
+            audited(who, "admin.keys.revoke", 404, json.dumps({"id": key_id}))
+            return _json(404, {"detail": "no such active key"})
+        audited(who, "admin.keys.revoke", 204, json.dumps({"id": key_id}))
+        return Response(status_code=204)
+
+    @app.post("/v1/admin/keys/{key_id}/rotate", response_model=NewKey, responses=_NOT_FOUND)
+    def rotate_key(request: Request, key_id: KeyId) -> Response:
+        """A new secret for a key; the old one stops working at once."""
+        who = admin(request, "admin.keys.rotate")
+        if isinstance(who, Response):
+            return who
+        try:
+            key, info = gw.auth.keys.rotate(key_id)
+        except KeyError:
+            audited(who, "admin.keys.rotate", 404, json.dumps({"id": key_id}))
+            return _json(404, {"detail": "no such active key"})
+        audited(who, "admin.keys.rotate", 200, json.dumps({"id": key_id}))
+        return _json(200, {**_record(info), "key": key})
+
+    @app.get("/v1/admin/openapi.json", responses=_ERRORS)
+    def openapi_for_admins(request: Request) -> Response:
+        """The OpenAPI document (always available to admins)."""
+        who = admin(request, "admin.openapi")
+        return who if isinstance(who, Response) else _json(200, app.openapi())
+
+    _add_audit_routes(app, gw)
+
+
+def _add_audit_routes(app: FastAPI, gw: Gateway) -> None:
+    from aiarmor.serving.app import respond
+
+    @app.get("/v1/audit/log", responses=_ERRORS)
+    def audit_log(
+        request: Request,
+        identity: Annotated[str | None, Query(max_length=200)] = None,
+        model: Annotated[str | None, Query(max_length=64)] = None,
+        since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response:
+        """Audit entries, newest first, filtered by identity, model and time."""
+        who = gw.authorize(request.scope["headers"], "audit", "audit.log")
+        if isinstance(who, Outcome):
+            return respond(who)
+        rows = gw.audit.query(identity=identity, model=model, since=since, limit=limit)
+        gw.record(
+            identity=who.identity,
+            model="",
+            route="audit.log",
+            body=b"",
+            summary=json.dumps({"rows": len(rows)}),
+            decision="allowed",
+            status=200,
+        )
+        return _json(200, rows)
+
+    @app.get("/v1/audit/verify", response_model=Verification, responses=_ERRORS)
+    def audit_verify(request: Request) -> Response:
+        """Check the audit log's HMAC chain end to end."""
+        who = gw.authorize(request.scope["headers"], "audit", "audit.verify")
+        if isinstance(who, Outcome):
+            return respond(who)
+        result = gw.audit.verify()
+        gw.record(
+            identity=who.identity,
+            model="",
+            route="audit.verify",
+            body=b"",
+            summary=json.dumps({"ok": result.ok}),
+            decision="allowed",
+            status=200,
+        )
+        return _json(200, {"ok": result.ok, "count": result.count, "problems": result.problems})

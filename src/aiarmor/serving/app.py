@@ -1,0 +1,189 @@
+"""The gateway's HTTP API (FastAPI): predict, models, health, metrics, admin and audit routes.
+
+:func:`create_app` wires settings, verified models, the key store, limits, detectors and the
+audit log into a :class:`~aiarmor.serving.gateway.Gateway`, and exposes it. No docs UI is
+served; the OpenAPI document is public only with ``server.docs = true`` and is always
+available to admins at ``/v1/admin/openapi.json``. Anything unexpected becomes a generic 500
+(logged server-side), never a traceback; malformed input never gets that far.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
+
+from aiarmor._version import __version__
+from aiarmor.serving.gateway import Gateway, Outcome, ServedModel, dumps
+from aiarmor.serving.middleware import BodyLimit, SecurityHeaders
+from aiarmor.serving.settings import GatewaySettings
+
+__all__ = ["create_app", "respond"]
+
+log = logging.getLogger("aiarmor.serving")
+
+ModelName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+_PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "additionalProperties": False,
+                "properties": {"inputs": {"type": "array", "items": {}}},
+            }
+        },
+        "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"description": d}
+    for s, d in [(401, "Unauthenticated"), (403, "Forbidden"), (429, "Too many requests")]
+}
+
+
+class ScoreItem(BaseModel):
+    label: int
+    score: float
+
+
+class PredictResponse(BaseModel):
+    model: str
+    labels: list[int]
+    scores: list[list[ScoreItem]] | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    input_shape: list[int]
+    dtype: str
+    min: float | None
+    max: float | None
+    max_batch: int
+    signed: bool
+
+
+def respond(outcome: Outcome) -> Response:
+    body = b"" if outcome.body is None else dumps(outcome.body)
+    media = None if outcome.body is None else "application/json"
+    return Response(body, outcome.status, dict(outcome.headers), media_type=media)
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    audit_log: Any = None,
+    models: dict[str, ServedModel] | None = None,
+    key_store: Any = None,
+    limiter: Any = None,
+    detectors: Sequence[Any] | None = None,
+    jwt_verifier: Any = None,
+) -> FastAPI:
+    """The ASGI app; anything not passed in is built from ``settings``."""
+    from aiarmor.serving.wiring import build_gateway
+
+    gw = build_gateway(
+        settings,
+        audit_log=audit_log,
+        models=models,
+        key_store=key_store,
+        limiter=limiter,
+        detectors=detectors,
+        jwt_verifier=jwt_verifier,
+    )
+    app = FastAPI(
+        title="aiarmor gateway",
+        version=__version__,
+        debug=False,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.server.docs else None,
+    )
+    app.state.gateway = gw
+    app.state.settings = settings
+    _add_routes(app, gw, settings)
+    _add_admin_routes(app, gw)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.server.tls_cert is not None)
+    return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
+    @app.post(
+        "/v1/models/{name}/predict",
+        response_model=PredictResponse,
+        openapi_extra={"requestBody": _PREDICT_BODY},
+        responses={
+            **_ERRORS,
+            400: {"description": "Malformed body"},
+            404: {"description": "No such model"},
+            413: {"description": "Body too large"},
+            415: {"description": "Unsupported content type"},
+            422: {"description": "Input violates the model's schema"},
+        },
+    )
+    async def predict(name: ModelName, request: Request) -> Response:
+        """Predict a batch: JSON ``{"inputs": [...]}`` or one ``application/x-npy`` array."""
+        body = await request.body()
+        headers = request.scope["headers"]
+        ctype = request.headers.get("content-type")
+        return respond(await run_in_threadpool(gw.predict, name, headers, ctype, body))
+
+    @app.get("/v1/models", response_model=list[ModelInfo], responses=_ERRORS)
+    def list_models(request: Request) -> Any:
+        """The models this caller may query, with their input schemas."""
+        who = gw.authorize(request.scope["headers"], "predict", "models")
+        if isinstance(who, Outcome):
+            return respond(who)
+        return [
+            ModelInfo(
+                name=n,
+                input_shape=list(m.settings.input.shape),
+                dtype=m.settings.input.dtype,
+                min=m.settings.input.min,
+                max=m.settings.input.max,
+                max_batch=m.settings.input.max_batch,
+                signed=m.signer is not None,
+            )
+            for n, m in sorted(gw.models.items())
+            if "*" in who.models or n in who.models
+        ]
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "Not ready"}})
+    def readyz() -> Response:
+        """Readiness: models loaded and the key store reachable."""
+        ready = bool(gw.models) and gw.auth.keys.ping()
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", responses=_ERRORS, response_class=Response)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (admin or audit scope unless ``server.public_metrics``)."""
+        if not settings.server.public_metrics:
+            who = gw.authorize(request.scope["headers"], ("audit", "admin"), "metrics")
+            if isinstance(who, Outcome):
+                return respond(who)
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_admin_routes(app: FastAPI, gw: Gateway) -> None:
+    from aiarmor.serving.admin import add_admin_routes
+
+    add_admin_routes(app, gw)

@@ -1,0 +1,135 @@
+"""Request bodies -> validated input batches, and model outputs -> hardened answers.
+
+Inputs come as JSON (``{"inputs": [[...], ...]}``) or as one binary ``.npy`` array
+(``Content-Type: application/x-npy``). The ``.npy`` header is parsed and checked before any
+data is touched: object, structured and non-numeric dtypes are refused (nothing is ever
+unpickled), and the declared shape must match the bytes actually sent, so a forged header
+cannot make the gateway allocate more than the body-size limit. Every batch is then checked
+against the model's declared schema: per-sample shape, batch size, finite values, range, and
+that values fit the dtype. Any problem is a :class:`PayloadError` carrying a 4xx status and a
+short message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import numpy.lib.format as npformat
+
+from aiarmor.serving.settings import InputSchema, OutputPolicy
+
+__all__ = ["PayloadError", "harden", "parse_inputs", "summarize"]
+
+NPY_TYPES = ("application/x-npy", "application/octet-stream+npy")
+
+
+class PayloadError(Exception):
+    """A request body the gateway will not pass to the model."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_inputs(body: bytes, content_type: str | None, schema: InputSchema) -> np.ndarray:
+    """The validated batch, shape ``(n, *schema.shape)``, dtype ``schema.dtype``."""
+    kind = media_type(content_type)
+    if kind == "application/json":
+        array = _from_json(body)
+    elif kind in NPY_TYPES:
+        array = _from_npy(body)
+    else:
+        raise PayloadError(415, "send application/json or application/x-npy")
+    return _validate(array, schema)
+
+
+def _from_json(body: bytes) -> np.ndarray:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise PayloadError(400, "body is not valid JSON") from None
+    if not isinstance(doc, dict) or set(doc) != {"inputs"}:
+        raise PayloadError(422, 'body must be {"inputs": [...]} and nothing else')
+    try:
+        array = np.asarray(doc["inputs"])
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise PayloadError(422, "inputs must be a rectangular array of numbers") from None
+    if array.dtype.kind not in "iuf":
+        raise PayloadError(422, "inputs must be a rectangular array of numbers")
+    return array.astype(np.float64)
+
+
+def _from_npy(body: bytes) -> np.ndarray:
+    stream = io.BytesIO(body)
+    try:
+        version = npformat.read_magic(stream)
+        reader = (
+            npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        )
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(version)
+        shape, fortran, dtype = reader(stream, max_header_size=10_000)
+    except (ValueError, SyntaxError, TypeError, OSError, EOFError):
+        raise PayloadError(400, "body is not a valid .npy array") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "iuf":
+        raise PayloadError(422, f"refusing .npy dtype {dtype.str!r}: numeric arrays only")
+    data = body[stream.tell() :]
+    if math.prod(shape) * dtype.itemsize != len(data):
+        raise PayloadError(400, ".npy header does not match the data sent")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return array.astype(np.float64)
+
+
+def _validate(array: np.ndarray, schema: InputSchema) -> np.ndarray:
+    want = tuple(schema.shape)
+    if array.ndim != len(want) + 1 or tuple(array.shape[1:]) != want:
+        raise PayloadError(
+            422, f"inputs must have shape (n, {', '.join(map(str, want))}); got {array.shape}"
+        )
+    if not 1 <= array.shape[0] <= schema.max_batch:
+        raise PayloadError(422, f"batch size must be 1..{schema.max_batch}")
+    if not np.isfinite(array).all():
+        raise PayloadError(422, "inputs must be finite (no NaN or infinity)")
+    if schema.min is not None and float(array.min()) < schema.min:
+        raise PayloadError(422, f"inputs below the allowed minimum {schema.min}")
+    if schema.max is not None and float(array.max()) > schema.max:
+        raise PayloadError(422, f"inputs above the allowed maximum {schema.max}")
+    dtype = np.dtype(schema.dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if (array != np.round(array)).any() or array.min() < info.min or array.max() > info.max:
+            raise PayloadError(422, f"inputs must be integers that fit {schema.dtype}")
+    return np.ascontiguousarray(array.astype(dtype))
+
+
+def harden(proba: np.ndarray | None, labels: np.ndarray, policy: OutputPolicy) -> dict[str, Any]:
+    """What the caller gets: labels, plus top-k rounded scores unless label-only."""
+    out: dict[str, Any] = {"labels": [int(v) for v in labels]}
+    if proba is None or policy.label_only:
+        return out
+    k = min(policy.top_k or proba.shape[1], proba.shape[1])
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(proba, order, axis=1)
+    if policy.round_digits is not None:
+        top = np.round(top, policy.round_digits)
+    out["scores"] = [
+        [{"label": int(c), "score": float(p)} for c, p in zip(cs, ps, strict=True)]
+        for cs, ps in zip(order.tolist(), top.tolist(), strict=True)
+    ]
+    return out
+
+
+def summarize(answer: dict[str, Any], limit: int = 16) -> str:
+    """A short JSON summary of an answer for the audit log (labels only, first ``limit``)."""
+    labels = answer.get("labels", [])
+    return json.dumps({"n": len(labels), "labels": labels[:limit]}, separators=(",", ":"))

@@ -1,0 +1,335 @@
+"""The gateway's TOML configuration, validated once at start-up (pydantic, strict).
+
+Unknown keys are rejected, every value is type-checked, and a bad file becomes one
+:class:`~aiarmor.core.errors.ConfigError` line. Secrets (server HMAC secret, audit-log key,
+JWT HMAC secret, encryption master keys) are never written inline: each is a
+``{ file = "..." }`` or ``{ env = "NAME" }`` table, read by :func:`read_secret` and never
+logged. Relative paths are resolved against the config file's folder. See docs/serving.md
+for a complete example.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aiarmor.core.errors import ConfigError
+
+__all__ = [
+    "AuditSettings",
+    "AuthSettings",
+    "DetectionSettings",
+    "GatewaySettings",
+    "InputSchema",
+    "JWTSettings",
+    "LimitSettings",
+    "ModelSettings",
+    "OutputPolicy",
+    "Secret",
+    "ServerSettings",
+    "load_settings",
+    "read_secret",
+]
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float64", "int64", "int32", "uint8")
+JWT_ALGORITHMS = (
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+)
+ACTIONS = ("log", "alert", "throttle", "block")
+SCOPES = ("predict", "admin", "audit")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Secret(_Strict):
+    """Where a secret lives: a file (raw bytes, trailing newline stripped) or an env var."""
+
+    file: Path | None = None
+    env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if (self.file is None) == (self.env is None):
+            raise ValueError("give exactly one of file or env")
+        return self
+
+
+def _secret_field(value: Any) -> Any:
+    """Refuse inline secrets (strings) with a message that says what to write instead."""
+    if isinstance(value, str | bytes):
+        raise ValueError('secrets are not written inline; use { file = "..." } or { env = "..." }')
+    return value
+
+
+class ServerSettings(_Strict):
+    """Where and how the gateway listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_body_bytes: int = Field(default=1 << 20, gt=0, le=1 << 31)
+    docs: bool = False
+    """Serve /docs and /openapi.json to anyone (development); admins always get the JSON."""
+    public_metrics: bool = False
+    """Serve /metrics without authentication (else the admin or audit scope is needed)."""
+    allow_unsigned: bool = False
+    """Serve models without a verified signature (development only; warned loudly)."""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
+class JWTSettings(_Strict):
+    """Bearer tokens signed by an identity provider."""
+
+    algorithms: tuple[str, ...] = ("RS256",)
+    public_key_file: Path | None = None
+    secret: Secret | None = None
+    issuer: str
+    audience: str
+    leeway_seconds: float = Field(default=0.0, ge=0, le=300)
+
+    _check_secret = field_validator("secret", mode="before")(_secret_field)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in value if a not in JWT_ALGORITHMS]
+        if bad or not value:
+            raise ValueError(
+                f"unsupported algorithm(s) {bad} (allowed: {', '.join(JWT_ALGORITHMS)})"
+            )
+        if {a[:2] == "HS" for a in value} == {True, False}:
+            raise ValueError("do not mix HMAC (HS*) and public-key algorithms")
+        return value
+
+    @model_validator(mode="after")
+    def _key_matches(self) -> JWTSettings:
+        hmac_algs = self.algorithms[0].startswith("HS")
+        if hmac_algs and self.secret is None:
+            raise ValueError("HS* algorithms need secret = { file | env }")
+        if not hmac_algs and self.public_key_file is None:
+            raise ValueError("public-key algorithms need public_key_file")
+        return self
+
+
+class AuthSettings(_Strict):
+    """API keys (key store + server secret) and optional JWT bearer tokens."""
+
+    key_store: str = "sqlite:///aiarmor-keys.db"
+    server_secret: Secret
+    jwt: JWTSettings | None = None
+    key_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    """How long a looked-up key stays cached (revocation in another instance waits this long)."""
+
+    _check_secret = field_validator("server_secret", mode="before")(_secret_field)
+
+
+class LimitSettings(_Strict):
+    """Per-identity abuse limits."""
+
+    rate: float = Field(default=10.0, gt=0)
+    """Requests per second (token bucket refill)."""
+    burst: int = Field(default=20, ge=1)
+    daily_budget: int | None = Field(default=None, ge=1)
+    """Samples per UTC day (None: unlimited)."""
+    total_budget: int | None = Field(default=None, ge=1)
+    """Samples ever (None: unlimited)."""
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "aiarmor:limits:"
+
+
+class DetectionSettings(_Strict):
+    """Runtime detectors and what to do when one flags an identity."""
+
+    action: Literal["log", "alert", "throttle", "block"] = "alert"
+    actions: dict[str, Literal["log", "alert", "throttle", "block"]] = {}
+    """Per-detector override of ``action``, by detector name."""
+    throttle_seconds: float = Field(default=60.0, gt=0)
+    config: dict[str, Any] = {}
+    """Passed unchanged to ``aiarmor.serving.detect.build_detectors``."""
+
+
+class AuditSettings(_Strict):
+    """The tamper-evident audit log."""
+
+    url: str = "sqlite:///aiarmor-audit.db"
+    key: Secret
+
+    _check_secret = field_validator("key", mode="before")(_secret_field)
+
+
+class InputSchema(_Strict):
+    """What one sample must look like; a request is a batch of them."""
+
+    shape: tuple[int, ...]
+    dtype: Literal["float32", "float64", "int64", "int32", "uint8"] = "float32"
+    min: float | None = None
+    max: float | None = None
+    max_batch: int = Field(default=256, ge=1)
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(d < 1 for d in value) or math.prod(value) > 1 << 24:
+            raise ValueError("shape must be non-empty positive sizes (at most 16M values)")
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> InputSchema:
+        if self.min is not None and self.max is not None and not self.min <= self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class OutputPolicy(_Strict):
+    """Output hardening for one role: what a caller learns per sample."""
+
+    label_only: bool = False
+    top_k: int | None = Field(default=None, ge=1)
+    round_digits: int | None = Field(default=4, ge=0, le=8)
+
+
+class ModelSettings(_Strict):
+    """One served model."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    path: Path
+    """The artifact: TorchScript / torch.export / skops file, or weights when ``spec`` is set."""
+    spec: str | None = None
+    """A Python factory (``file.py:fn``) whose module gets ``path`` as its state dict."""
+    signature: Path | None = None
+    """Signature bundle (default: ``<path>.aiarmor-sig.json``)."""
+    public_key: Path | None = None
+    master_key: Secret | None = None
+    """Decrypt the artifact in memory with this master key (file or env var)."""
+    n_classes: int | None = Field(default=None, ge=2)
+    trust_types: tuple[str, ...] = ()
+    input: InputSchema
+    output: dict[str, OutputPolicy] = {"default": OutputPolicy()}
+    """Hardening by role; ``default`` applies to roles not listed."""
+
+    _check_secret = field_validator("master_key", mode="before")(_secret_field)
+
+    @model_validator(mode="after")
+    def _default_role(self) -> ModelSettings:
+        if "default" not in self.output:
+            raise ValueError("output needs a 'default' role")
+        return self
+
+    def policy_for(self, role: str) -> OutputPolicy:
+        """The hardening for ``role`` (``default`` when the role has none of its own)."""
+        return self.output.get(role, self.output["default"])
+
+
+class GatewaySettings(_Strict):
+    """The whole gateway.toml."""
+
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings
+    limits: LimitSettings = LimitSettings()
+    detection: DetectionSettings = DetectionSettings()
+    audit: AuditSettings
+    models: tuple[ModelSettings, ...] = ()
+    base_dir: Path = Path(".")
+    """Folder of the config file (relative paths are resolved against it); not a TOML key."""
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> GatewaySettings:
+        names = [m.name for m in self.models]
+        if len(names) != len(set(names)):
+            raise ValueError("model names must be unique")
+        return self
+
+    @property
+    def models_by_name(self) -> dict[str, ModelSettings]:
+        """The models, by name."""
+        return {m.name: m for m in self.models}
+
+    def resolve(self, path: Path) -> Path:
+        """``path`` relative to the config file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_settings(path: Path | str) -> GatewaySettings:
+    """Parse and validate ``path``; any problem is one ConfigError line."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if "base_dir" in raw:
+        raise ConfigError(f"{path}: unknown key 'base_dir'")
+    return parse_settings(raw, base_dir=path.resolve().parent, where=str(path))
+
+
+def parse_settings(
+    raw: dict[str, Any], *, base_dir: Path, where: str = "config"
+) -> GatewaySettings:
+    """Validate an already-parsed TOML document."""
+    try:
+        settings = GatewaySettings.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {loc}: {msg}{more}") from None
+    if settings.server.allow_unsigned:
+        log.warning("allow_unsigned is ON: models without a valid signature will be served")
+    if (
+        settings.server.host not in ("127.0.0.1", "::1", "localhost")
+        and not settings.server.tls_cert
+    ):
+        log.warning("listening on %s without TLS: put a TLS proxy in front", settings.server.host)
+    return settings
+
+
+def read_secret(secret: Secret, base_dir: Path, *, what: str, min_bytes: int = 16) -> bytes:
+    """The secret's bytes; ConfigError (naming the source, never the value) if unusable."""
+    if secret.env is not None:
+        value = os.environ.get(secret.env, "").encode()
+        where = f"environment variable {secret.env}"
+    elif secret.file is not None:
+        file = secret.file if secret.file.is_absolute() else base_dir / secret.file
+        where = f"file {file}"
+        try:
+            value = file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read {where}: {exc.strerror or exc}") from None
+    else:
+        raise ConfigError(f"{what}: no secret source")
+    if len(value) < min_bytes:
+        raise ConfigError(f"{what}: {where} is missing or shorter than {min_bytes} bytes")
+    return value

@@ -1,0 +1,86 @@
+"""Build a Gateway's parts from settings: models, key store, JWT, limiter, detectors, audit."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from aiarmor.core.errors import ConfigError
+from aiarmor.serving.auth import Authenticator, JWTVerifier, KeyStore
+from aiarmor.serving.gateway import Gateway, ServedModel
+from aiarmor.serving.limits import build_limiter
+from aiarmor.serving.settings import GatewaySettings, read_secret
+
+__all__ = ["build_gateway", "build_models", "open_audit_log", "open_key_store"]
+
+
+def open_key_store(settings: GatewaySettings) -> KeyStore:
+    """The configured key store, keyed with the server secret."""
+    auth = settings.auth
+    secret = read_secret(auth.server_secret, settings.base_dir, what="auth.server_secret")
+    return KeyStore(auth.key_store, secret, cache_seconds=auth.key_cache_seconds)
+
+
+def open_audit_log(settings: GatewaySettings) -> Any:
+    """The configured audit log."""
+    from aiarmor.serving.auditlog import AuditLog
+
+    key = read_secret(settings.audit.key, settings.base_dir, what="audit.key")
+    return AuditLog(settings.audit.url, key)
+
+
+def build_jwt(settings: GatewaySettings) -> JWTVerifier | None:
+    """The JWT verifier, if ``[auth.jwt]`` is configured."""
+    cfg = settings.auth.jwt
+    if cfg is None:
+        return None
+    if cfg.secret is not None:
+        key: str | bytes = read_secret(
+            cfg.secret, settings.base_dir, what="auth.jwt.secret", min_bytes=32
+        )
+    elif cfg.public_key_file is not None:
+        path = settings.resolve(cfg.public_key_file)
+        try:
+            key = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"auth.jwt.public_key_file: cannot read {path}: {exc}") from None
+    else:
+        raise ConfigError("auth.jwt needs public_key_file or secret")
+    return JWTVerifier(cfg, key)
+
+
+def build_models(settings: GatewaySettings) -> dict[str, ServedModel]:
+    """Every configured model, signature-verified (see :mod:`.artifacts`)."""
+    from aiarmor.serving.artifacts import load_models
+
+    return {
+        name: ServedModel(settings.models_by_name[name], loaded.target, loaded.signer)
+        for name, loaded in load_models(settings).items()
+    }
+
+
+def build_gateway(
+    settings: GatewaySettings,
+    *,
+    audit_log: Any = None,
+    models: dict[str, ServedModel] | None = None,
+    key_store: KeyStore | None = None,
+    limiter: Any = None,
+    detectors: Sequence[Any] | None = None,
+    jwt_verifier: JWTVerifier | None = None,
+) -> Gateway:
+    """A Gateway; every part not given is built from ``settings``."""
+    if detectors is None:
+        detect = importlib.import_module("aiarmor.serving.detect")
+        detectors = detect.build_detectors(settings.detection.config)
+    return Gateway(
+        models=models if models is not None else build_models(settings),
+        auth=Authenticator(
+            key_store or open_key_store(settings), jwt_verifier or build_jwt(settings)
+        ),
+        limiter=limiter or build_limiter(settings.limits),
+        audit=audit_log if audit_log is not None else open_audit_log(settings),
+        detectors=detectors,
+        detection=settings.detection,
+    )

@@ -1,0 +1,224 @@
+"""Predict: malformed payloads are clear 4xx (never 500), .npy is safe, outputs are hardened,
+and every request is in the audit log before its response leaves."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from aiarmor.serving.gateway import Gateway
+
+from .conftest import auth
+
+X = [[0.1, 0.2, 0.3, 0.4], [1.0, -1.0, 0.5, 0.0]]
+
+
+def _npy(array: np.ndarray, *, allow_pickle: bool = False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def c(make_client):
+    client = make_client()
+    client.user = client.key(["predict"])
+    return client
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"inputs": [[0.1, 0.2, 0.3]]}, 422),  # wrong sample shape
+        ({"inputs": [0.1, 0.2, 0.3, 0.4]}, 422),  # no batch axis
+        ({"inputs": [[0.1, 0.2], [0.1, 0.2, 0.3, 0.4]]}, 422),  # ragged
+        ({"inputs": [["a", "b", "c", "d"]]}, 422),  # strings
+        ({"inputs": [[11.0, 0, 0, 0]]}, 422),  # above max
+        ({"inputs": [[-11.0, 0, 0, 0]]}, 422),  # below min
+        ({"inputs": [[10**30, 0, 0, 0]]}, 422),  # above max (big int)
+        ({"inputs": [[10**400, 0, 0, 0]]}, 422),  # beyond any dtype
+        ({"inputs": [[True, False, True, False]]}, 422),  # booleans
+        ({"inputs": []}, 422),  # empty batch
+        ({"inputs": [[0.0] * 4] * 65}, 422),  # over max_batch
+        ({"inputs": X, "extra": 1}, 422),  # unknown field
+        ([1, 2, 3], 422),  # not an object
+        ({"inputs": {"a": 1}}, 422),  # object instead of array
+    ],
+)
+def test_malformed_json_is_a_clear_4xx(c, body, status):
+    r = c.http.post("/v1/models/tiny/predict", json=body, headers=auth(c.user))
+    assert r.status_code == status, r.text
+    assert r.json()["detail"]
+
+
+def test_nan_and_infinity_are_refused(c):
+    for token in ("NaN", "Infinity", "-Infinity", "1e400"):
+        body = '{"inputs": [[' + token + ', 0, 0, 0]]}'
+        r = c.http.post("/v1/models/tiny/predict", content=body,
+                        headers={**auth(c.user), "Content-Type": "application/json"})  # fmt: skip
+        assert r.status_code == 422 and "finite" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b'{"inputs": [[0.1, 0.2, 0.3, 0.4]]}', "text/plain", 415),
+        (b'{"inputs": [[0.1, 0.2, 0.3, 0.4]]}', "", 415),
+        (b"\x93NUMPY garbage", "application/x-npy", 400),
+        (b"[" * 60_000, "application/json", 400),
+    ],
+)
+def test_bad_bodies_and_content_types(c, content, ctype, status):
+    headers = {**auth(c.user), "Content-Type": ctype} if ctype else auth(c.user)
+    r = c.http.post("/v1/models/tiny/predict", content=content, headers=headers)
+    assert r.status_code == status, r.text
+
+
+def test_a_huge_body_is_413_before_and_while_reading(c):
+    big = b"0" * (65 * 1024)
+    r = c.http.post("/v1/models/tiny/predict", content=big,
+                    headers={**auth(c.user), "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 413
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        for _ in range(100):
+            yield b"0" * 1024
+
+    r = c.http.post("/v1/models/tiny/predict", content=chunks(),
+                    headers={**auth(c.user), "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 413
+
+
+def test_npy_batches_are_accepted(c):
+    body = _npy(np.asarray(X, dtype=np.float32))
+    r = c.http.post("/v1/models/tiny/predict", content=body,
+                    headers={**auth(c.user), "Content-Type": "application/x-npy"})  # fmt: skip
+    assert r.status_code == 200
+    same = c.predict(c.user, X)
+    assert r.json()["labels"] == same.json()["labels"]
+
+
+def test_pickled_and_object_npy_are_refused_without_unpickling(c, monkeypatch):
+    def boom(*_a, **_k):
+        raise AssertionError("the gateway unpickled a request")
+
+    monkeypatch.setattr(pickle, "loads", boom)
+    monkeypatch.setattr(pickle, "load", boom)
+    obj = np.empty((1, 4), dtype=object)
+    obj[0] = [0.1, 0.2, 0.3, 0.4]
+    for body in (_npy(obj, allow_pickle=True), pickle.dumps(np.asarray(X))):
+        r = c.http.post("/v1/models/tiny/predict", content=body,
+                        headers={**auth(c.user), "Content-Type": "application/x-npy"})  # fmt: skip
+        assert r.status_code in (400, 422)
+
+
+def test_npy_with_a_forged_shape_is_refused(c):
+    body = bytearray(_npy(np.zeros((1, 4), dtype=np.float32)))
+    header_end = body.index(b"\n") + 1
+    forged = body[:header_end].replace(b"(1, 4)", b"(9999999999, 4)".ljust(6))
+    r = c.http.post("/v1/models/tiny/predict", content=bytes(forged) + body[header_end:],
+                    headers={**auth(c.user), "Content-Type": "application/x-npy"})  # fmt: skip
+    assert r.status_code == 400
+
+
+def test_output_hardening_per_role(c):
+    default = c.predict(c.user, X).json()
+    assert [len(s) for s in default["scores"]] == [2, 2]  # top_k = 2
+    assert all(round(s["score"], 2) == s["score"] for row in default["scores"] for s in row)
+    labels_only = c.predict(c.key(["predict"], role="label"), X).json()
+    assert "scores" not in labels_only and labels_only["labels"] == default["labels"]
+    full = c.predict(c.key(["predict"], role="full"), X).json()
+    assert [len(s) for s in full["scores"]] == [3, 3]
+    assert sum(s["score"] for s in full["scores"][0]) == pytest.approx(1.0)
+    assert full["scores"][0][0]["label"] == default["labels"][0]
+
+
+def test_the_audit_entry_is_durable_before_the_response_is_sent(c, monkeypatch):
+    appended: list[int] = []
+    real_append = c.gw.audit.append
+
+    def append(entry):
+        seq = real_append(entry)
+        appended.append(seq)
+        return seq
+
+    monkeypatch.setattr(c.gw.audit, "append", append)
+    real_predict = Gateway.predict
+
+    def predict(self, *args):
+        outcome = real_predict(self, *args)
+        # the response does not exist yet; the entry must already be in the database
+        rows = self.audit.query(identity=None, model="tiny", limit=1)
+        assert appended and rows and rows[0]["seq"] == appended[-1]
+        return outcome
+
+    monkeypatch.setattr(Gateway, "predict", predict)
+    r = c.predict(c.user, X)
+    assert r.status_code == 200 and appended
+    row = c.gw.audit.query(model="tiny", limit=1)[0]
+    assert row["decision"] == "allowed" and row["status"] == 200
+    assert row["identity"].startswith("key:") and c.user not in str(row)
+    bad = c.http.post("/v1/models/tiny/predict", json={"inputs": [[1]]}, headers=auth(c.user))
+    assert bad.status_code == 422
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["decision"] == "invalid"
+    assert c.gw.audit.verify().ok
+
+
+def test_a_model_failure_is_a_generic_500_and_is_audited(c, monkeypatch):
+    served = c.gw.models["tiny"]
+
+    def broken(_x):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(served.target, "predict_proba", broken)
+    r = c.predict(c.user, X)
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert "secret" not in r.text
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["decision"] == "error"
+
+
+def test_unexpected_errors_become_a_generic_500(c, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    def broken(_headers):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(c.gw.auth, "authenticate", broken)
+    r = TestClient(c.app, raise_server_exceptions=False).get("/v1/models", headers=auth(c.user))
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert "secret" not in r.text
+
+
+def test_security_headers_and_no_docs(c):
+    r = c.http.get("/healthz")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert c.http.get(path).status_code == 404
+    r = c.http.get("/v1/admin/openapi.json", headers=auth(c.admin_key))
+    assert r.status_code == 200 and "/v1/models/{name}/predict" in r.json()["paths"]
+
+
+def test_models_health_ready_and_metrics(c):
+    models = c.http.get("/v1/models", headers=auth(c.user)).json()
+    assert models[0]["name"] == "tiny" and models[0]["signed"] is True
+    assert c.http.get("/healthz").json() == {"status": "ok"}
+    assert c.http.get("/readyz").status_code == 200
+    assert c.http.get("/metrics").status_code == 401
+    c.predict(c.user, X)
+    r = c.http.get("/metrics", headers=auth(c.admin_key))
+    assert r.status_code == 200 and "aiarmor_requests_total" in r.text
+
+
+def test_audit_api_queries_and_verifies(c):
+    c.predict(c.user, X)
+    rows = c.http.get("/v1/audit/log", params={"model": "tiny"}, headers=auth(c.admin_key))
+    assert rows.status_code == 200 and rows.json()[0]["model"] == "tiny"
+    v = c.http.get("/v1/audit/verify", headers=auth(c.admin_key)).json()
+    assert v["ok"] is True and v["count"] >= 2 and v["problems"] == []
