@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from aiarmor.scanning.pickle_scan import PickleAnalysis, analyze_npy, analyze_pickle
+from aiarmor.scanning.testing.builders import P2, P4, SYSTEM, bb, g, u
 
 
 def _refuse(*_a: object, **_k: object) -> None:
@@ -28,27 +29,6 @@ def _no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     for mod, name in [(pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"),
                       (torch, "load"), (joblib, "load"), (np, "load")]:  # fmt: skip
         monkeypatch.setattr(mod, name, _refuse)
-
-
-def g(module: str, name: str) -> bytes:
-    """GLOBAL opcode."""
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def u(text: str) -> bytes:
-    """SHORT_BINUNICODE opcode."""
-    raw = text.encode()
-    return b"\x8c" + bytes([len(raw)]) + raw
-
-
-def bb(blob: bytes) -> bytes:
-    """BINBYTES opcode."""
-    return b"B" + struct.pack("<I", len(blob)) + blob
-
-
-P2, P4 = b"\x80\x02", b"\x80\x04"
-SYSTEM = g("os", "system") + b"(S'id'\ntR."
-"""Protocol 0 ``os.system('id')``."""
 
 
 def callables(res: PickleAnalysis, rule: str = "scan.pickle.dangerous_callable") -> set[str]:

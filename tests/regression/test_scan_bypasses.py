@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import json
 import struct
 import tarfile
@@ -18,31 +17,17 @@ import pytest
 
 from aiarmor.core.findings import Severity
 from aiarmor.scanning import ScanLimits, ScanReport, scan, scan_bytes
-
-PAYLOAD = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
-"""Protocol-2 pickle: GLOBAL os.system, BINUNICODE 'id', TUPLE1, REDUCE, STOP."""
-
-
-def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, body in members.items():
-            zf.writestr(name, body)
-    return buf.getvalue()
-
-
-def _tar(members: dict[str, bytes], links: dict[str, tuple[bytes, str]] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tf.addfile(info, io.BytesIO(body))
-        for name, (kind, target) in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = kind, target
-            tf.addfile(info)
-    return buf.getvalue()
+from aiarmor.scanning.testing.builders import (
+    PAYLOAD,
+    gguf_bytes,
+    hdf5_bytes,
+    keras_zip,
+    pb,
+    safetensors_bytes,
+    sevenz_bytes,
+    tar_bytes,
+    zip_bytes,
+)
 
 
 def _rules(report: ScanReport, at_least: Severity = Severity.LOW) -> set[str]:
@@ -55,20 +40,20 @@ def _critical(report: ScanReport) -> bool:
 
 def test_pickle_in_zip_member_with_innocent_name() -> None:
     """Pickle hidden in a zip member named like data (``weights.txt``): content, not name."""
-    report = scan_bytes(_zip({"weights.txt": PAYLOAD}), path="m.zip")
+    report = scan_bytes(zip_bytes({"weights.txt": PAYLOAD}), path="m.zip")
     assert _critical(report)
     assert "scan.format.mismatch" in _rules(report)
 
 
 def test_json_member_that_is_a_pickle() -> None:
     """A ``config.json`` member that is really a pickle (Keras/skops-style disguise)."""
-    report = scan_bytes(_zip({"config.json": PAYLOAD}), path="m.keras")
+    report = scan_bytes(zip_bytes({"config.json": PAYLOAD}), path="m.keras")
     assert _critical(report)
 
 
 def test_zip_local_central_name_mismatch() -> None:
     """Local header names ``a.txt``, central directory ``a.pkl`` (zipfile/loader disagreement)."""
-    data = bytearray(_zip({"data.pkl": PAYLOAD}))
+    data = bytearray(zip_bytes({"data.pkl": PAYLOAD}))
     data[30:38] = b"data.txt"  # the local header's file name
     report = scan_bytes(bytes(data), path="m.zip")
     assert "scan.archive.header_mismatch" in _rules(report)
@@ -77,12 +62,12 @@ def test_zip_local_central_name_mismatch() -> None:
 
 def test_zip_flipped_encryption_flag_and_bad_crc() -> None:
     """Flag bit 0 set in the central directory only, and a wrong CRC (picklescan zip tricks)."""
-    data = bytearray(_zip({"x.pkl": PAYLOAD}))
+    data = bytearray(zip_bytes({"x.pkl": PAYLOAD}))
     cd = data.rfind(b"PK\x01\x02")
     data[cd + 8] |= 1
     report = scan_bytes(bytes(data), path="m.zip")
     assert {"scan.archive.encrypted", "scan.archive.header_mismatch"} <= _rules(report)
-    crc = bytearray(_zip({"x.pkl": PAYLOAD}))
+    crc = bytearray(zip_bytes({"x.pkl": PAYLOAD}))
     cd = crc.rfind(b"PK\x01\x02")
     crc[cd + 16 : cd + 20] = b"\x00\x00\x00\x00"
     report = scan_bytes(bytes(crc), path="m.zip")
@@ -92,17 +77,13 @@ def test_zip_flipped_encryption_flag_and_bad_crc() -> None:
 
 def test_7z_compressed_pickle_nullifai() -> None:
     """nullifAI (ReversingLabs, 2025): a pickle inside a 7z archive evades zip-only scanners."""
-    py7zr = pytest.importorskip("py7zr")
-    buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w") as archive:
-        archive.writestr(PAYLOAD, "model.pkl")
-    report = scan_bytes(buf.getvalue(), path="m.7z")
+    report = scan_bytes(sevenz_bytes({"model.pkl": PAYLOAD}), path="m.7z")
     assert _critical(report)
 
 
 def test_pickle_in_tar_in_gzip() -> None:
     """A pickle in a tar in gzip (``.tar.gz`` checkpoints); also bz2 and xz wrappers."""
-    tar = _tar({"archive/data.pkl": PAYLOAD})
+    tar = tar_bytes({"archive/data.pkl": PAYLOAD})
     for blob in (gzip.compress(tar), bz2.compress(tar)):
         assert _critical(scan_bytes(blob, path="m.bin"))
 
@@ -117,14 +98,14 @@ def test_nesting_past_depth_limit() -> None:
     """Archives nested deeper than ``max_depth`` are a limit finding (fail closed)."""
     blob = PAYLOAD
     for _ in range(4):
-        blob = _zip({"inner.zip": blob})
+        blob = zip_bytes({"inner.zip": blob})
     report = scan_bytes(blob, path="m.zip", limits=ScanLimits(max_depth=2))
     assert "scan.archive.limit" in _rules(report, Severity.MEDIUM)
 
 
 def test_zip_bomb_ratio() -> None:
     """A highly compressed member (zip bomb) exceeds the ratio limit and is not inflated."""
-    data = _zip({"zeros.bin": b"\x00" * (4 * 1024**2)}, zipfile.ZIP_DEFLATED)
+    data = zip_bytes({"zeros.bin": b"\x00" * (4 * 1024**2)}, zipfile.ZIP_DEFLATED)
     report = scan_bytes(data, path="bomb.zip")
     assert "scan.archive.limit" in _rules(report)
 
@@ -137,16 +118,16 @@ def test_gzip_bomb_size() -> None:
 
 
 @pytest.mark.parametrize("name", ["../evil.pkl", "/etc/cron.d/x", "C:/x.pkl", "a\\..\\b"])
-def test_traversal_in_zip(name: str) -> None:
+def test_traversal_inzip_bytes(name: str) -> None:
     """Zip-slip: member names that escape the extraction directory."""
-    report = scan_bytes(_zip({name: b"text"}), path="m.zip")
+    report = scan_bytes(zip_bytes({name: b"text"}), path="m.zip")
     assert "scan.archive.traversal" in _rules(report)
 
 
 def test_traversal_in_tar_including_symlink() -> None:
     """Tar-slip: ``../`` names, and symlink/hardlink members pointing outside."""
-    tar = _tar({"../x": b"a"}, {"ln": (tarfile.SYMTYPE, "../../etc/passwd")})
-    hard = _tar({}, {"h": (tarfile.LNKTYPE, "/etc/shadow")})
+    tar = tar_bytes({"../x": b"a"}, {"ln": (tarfile.SYMTYPE, "../../etc/passwd")})
+    hard = tar_bytes({}, {"h": (tarfile.LNKTYPE, "/etc/shadow")})
     assert len([f for f in scan_bytes(tar, path="t.tar").findings if "traversal" in f.rule]) == 2
     assert "scan.archive.traversal" in _rules(scan_bytes(hard, path="h.tar"))
 
@@ -159,7 +140,7 @@ def test_torch_zip_with_payload_in_data_pkl() -> None:
         "archive/data/0": b"\x00" * 16,
         "archive/version": b"3\n",
     }
-    report = scan_bytes(_zip(members), path="model.pt")
+    report = scan_bytes(zip_bytes(members), path="model.pt")
     assert _critical(report)
     assert any(f.format == "pytorch-zip" and f.details["tensors"] == 1 for f in report.files)
 
@@ -171,55 +152,42 @@ def test_pickle_with_non_pickle_extension(name: str, tmp_path: object) -> None:
     assert _critical(report)
 
 
-def _safetensors(header: dict[str, object], data: bytes, hlen: int | None = None) -> bytes:
-    raw = json.dumps(header).encode()
-    return struct.pack("<Q", len(raw) if hlen is None else hlen) + raw + data
-
-
 def test_safetensors_overlapping_and_out_of_range_offsets() -> None:
     """safetensors header abuse: overlapping tensors and offsets past the data section."""
     t = {"dtype": "F32", "shape": [2]}
     overlap = {"a": {**t, "data_offsets": [0, 8]}, "b": {**t, "data_offsets": [4, 12]}}
     assert "scan.safetensors.offsets" in _rules(
-        scan_bytes(_safetensors(overlap, bytes(12)), path="x")
+        scan_bytes(safetensors_bytes(overlap, bytes(12)), path="x")
     )
     out = {"a": {**t, "data_offsets": [0, 8]}}
-    assert "scan.safetensors.offsets" in _rules(scan_bytes(_safetensors(out, bytes(4)), path="x"))
+    report = scan_bytes(safetensors_bytes(out, bytes(4)), path="x")
+    assert "scan.safetensors.offsets" in _rules(report)
 
 
 def test_safetensors_huge_header_length() -> None:
     """A header length of 2**60 (allocation DoS in naive readers)."""
-    blob = _safetensors({}, b"", hlen=2**60)
+    blob = safetensors_bytes({}, b"", hlen=2**60)
     assert "scan.safetensors.header" in _rules(scan_bytes(blob, path="x.safetensors"))
-
-
-def _gguf(kv: dict[str, str]) -> bytes:
-    def s(text: str) -> bytes:
-        raw = text.encode()
-        return struct.pack("<Q", len(raw)) + raw
-
-    body = b"".join(s(k) + struct.pack("<I", 8) + s(v) for k, v in kv.items())
-    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)) + body
 
 
 def test_gguf_malicious_chat_template() -> None:
     """CVE-2024-34359 (llama-cpp-python): a chat template that reaches ``__globals__``."""
     evil = "{{ self.__init__.__globals__.__builtins__.__import__('os').popen('id').read() }}"
-    report = scan_bytes(_gguf({"tokenizer.chat_template": evil}), path="m.gguf")
+    report = scan_bytes(gguf_bytes({"tokenizer.chat_template": evil}), path="m.gguf")
     assert "scan.gguf.chat_template" in _rules(report, Severity.HIGH)
 
 
 def test_polyglot_zip_appended_to_pickle() -> None:
     """A pickle with a zip appended: torch.load sees the zip, pickle scanners the pickle."""
-    blob = PAYLOAD + _zip({"a.txt": b"hello"})
+    blob = PAYLOAD + zip_bytes({"a.txt": b"hello"})
     report = scan_bytes(blob, path="m.pt")
     assert "scan.archive.polyglot" in _rules(report)
     assert _critical(report)
 
 
-def test_polyglot_pickle_appended_to_zip() -> None:
+def test_polyglot_pickle_appended_tozip_bytes() -> None:
     """A zip followed by a pickle: data after the end record is reported."""
-    report = scan_bytes(_zip({"a.txt": b"hello"}) + PAYLOAD, path="m.zip")
+    report = scan_bytes(zip_bytes({"a.txt": b"hello"}) + PAYLOAD, path="m.zip")
     assert "scan.archive.polyglot" in _rules(report)
 
 
@@ -235,17 +203,6 @@ def test_directory_scan_reports_member(tmp_path: pytest.TempPathFactory) -> None
     assert _critical(report) and report.exit_code == 1
 
 
-def _keras_zip(layer: dict[str, object]) -> bytes:
-    config = {"class_name": "Sequential", "module": "keras", "config": {"layers": [layer]}}
-    return _zip(
-        {
-            "metadata.json": json.dumps({"keras_version": "3.4.1"}).encode(),
-            "config.json": json.dumps(config).encode(),
-            "model.weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(64),
-        }
-    )
-
-
 def test_keras_zip_with_lambda_layer() -> None:
     """Keras Lambda layer with base64 marshalled bytecode (CVE-2024-3660 class)."""
     layer = {
@@ -253,45 +210,29 @@ def test_keras_zip_with_lambda_layer() -> None:
         "module": "keras.layers",
         "config": {"function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAA"}}},
     }
-    report = scan_bytes(_keras_zip(layer), path="m.keras")
+    report = scan_bytes(keras_zip(layer), path="m.keras")
     assert "scan.keras.lambda" in _rules(report, Severity.HIGH)
 
 
 def test_keras_custom_object_outside_keras() -> None:
     """Custom-object injection: a layer whose module is an arbitrary importable package."""
     layer = {"class_name": "Evil", "module": "attacker.layers", "config": {}}
-    assert "scan.keras.custom_object" in _rules(scan_bytes(_keras_zip(layer), path="m.keras"))
+    assert "scan.keras.custom_object" in _rules(scan_bytes(keras_zip(layer), path="m.keras"))
 
 
 def test_hdf5_model_config_with_lambda() -> None:
     """Legacy ``.h5``: the ``model_config`` attribute string holds a Lambda layer."""
     config = {"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda"}]}}
-    blob = b"\x89HDF\r\n\x1a\n" + bytes(100) + json.dumps(config).encode() + bytes(50)
+    blob = hdf5_bytes(json.dumps(config).encode() + bytes(50))
     assert "scan.keras.lambda" in _rules(scan_bytes(blob, path="m.h5"), Severity.HIGH)
-
-
-def _pb(num: int, value: bytes | int) -> bytes:
-    """One protobuf field (varint or length-delimited), written by hand."""
-
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-
-    if isinstance(value, int):
-        return varint(num << 3) + varint(value)
-    return varint(num << 3 | 2) + varint(len(value)) + value
 
 
 def test_onnx_external_data_traversal() -> None:
     """ONNX external data ``../../etc/passwd`` (arbitrary file read on load, CVE-2024-27318)."""
-    entry = _pb(1, b"location") + _pb(2, b"../../etc/passwd")
-    tensor = _pb(8, b"w") + _pb(13, entry) + _pb(14, 1)
-    node = _pb(1, b"x") + _pb(2, b"y") + _pb(4, b"Relu") + _pb(7, b"evil.domain")
-    model = _pb(1, 8) + _pb(7, _pb(1, node) + _pb(5, tensor))
+    entry = pb(1, b"location") + pb(2, b"../../etc/passwd")
+    tensor = pb(8, b"w") + pb(13, entry) + pb(14, 1)
+    node = pb(1, b"x") + pb(2, b"y") + pb(4, b"Relu") + pb(7, b"evil.domain")
+    model = pb(1, 8) + pb(7, pb(1, node) + pb(5, tensor))
     report = scan_bytes(model, path="m.onnx")
     assert "scan.onnx.external_data" in _rules(report, Severity.HIGH)
     assert "scan.onnx.custom_domain" in _rules(report, Severity.MEDIUM)
@@ -299,17 +240,16 @@ def test_onnx_external_data_traversal() -> None:
 
 def test_saved_model_with_file_and_python_ops() -> None:
     """TF SavedModel graph using ReadFile / PyFunc (file access and Python execution)."""
-    node = _pb(1, b"n") + _pb(2, b"ReadFile")
-    node2 = _pb(1, b"p") + _pb(2, b"PyFunc")
-    meta_graph = _pb(2, _pb(1, node) + _pb(1, node2))
-    report = scan_bytes(_pb(1, 1) + _pb(2, meta_graph), path="saved_model.pb")
+    node = pb(1, b"n") + pb(2, b"ReadFile")
+    node2 = pb(1, b"p") + pb(2, b"PyFunc")
+    meta_graph = pb(2, pb(1, node) + pb(1, node2))
+    report = scan_bytes(pb(1, 1) + pb(2, meta_graph), path="saved_model.pb")
     ops = {f.evidence["op"] for f in report.findings if f.rule == "scan.savedmodel.op"}
     assert ops == {"ReadFile", "PyFunc"}
 
 
 def test_zip_bomb_that_lies_about_its_size_hits_the_limit():
     """Declared sizes are attacker-controlled: a 50 MB member declared as 1,000 bytes."""
-    import struct
     import zlib as _zlib
 
     from aiarmor.scanning import scan_bytes as _scan_bytes
@@ -329,7 +269,6 @@ def test_zip_bomb_that_lies_about_its_size_hits_the_limit():
 
 def test_deeply_nested_gguf_arrays_fail_closed():
     """Recursion in a metadata reader must become a finding, never a crash."""
-    import struct
 
     from aiarmor.scanning import scan_bytes as _scan_bytes
 

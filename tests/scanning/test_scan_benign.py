@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from aiarmor.scanning import ScanReport, scan, scan_bytes, to_sarif
+from aiarmor.scanning.testing.builders import hdf5_bytes
 
 
 def _clean(report: ScanReport) -> None:
@@ -56,7 +57,7 @@ def test_keras_style_zip_with_standard_layers() -> None:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.4.1"}))
         zf.writestr("config.json", json.dumps(config))
-        zf.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(64))
+        zf.writestr("model.weights.h5", hdf5_bytes(b"dense/kernel", name=b"layer_names"))
     report = scan_bytes(buf.getvalue(), path="m.keras")
     assert report.exit_code == 0
     assert any(f.format == "keras-v3" for f in report.files)

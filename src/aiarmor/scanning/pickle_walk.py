@@ -698,5 +698,8 @@ def looks_like_old_pickle(head: bytes) -> bool:
     try:
         _walk_stream(head, 0, res)
     except Broken as exc:
-        return exc.reason.startswith("truncated") and exc.offset > 2
+        # a stream that breaks after a known-dangerous callable still runs it in a real
+        # load (nullifAI); unknown names alone are not enough (text such as "config\n...")
+        dangerous = any(f.evidence.get("verdict") == "dangerous" for f in res.findings)
+        return exc.offset > 2 and (exc.reason.startswith("truncated") or dangerous)
     return True

@@ -23,7 +23,12 @@ from aiarmor.scanning.formats import (
     savedmodel,
     zipfmt,
 )
-from aiarmor.scanning.formats.common import DOS_STANDARDS, ScanContext, ScanLimits
+from aiarmor.scanning.formats.common import (
+    DOS_STANDARDS,
+    ScanContext,
+    ScanLimits,
+    printable_text,
+)
 from aiarmor.scanning.types import ScanReport
 
 __all__ = ["ScanLimits", "scan", "scan_bytes", "to_sarif"]
@@ -170,7 +175,7 @@ def _leaf(ctx: ScanContext, data: bytes, head: bytes, path: str) -> None:
 
 def _unknown(ctx: ScanContext, data: bytes, head: bytes, path: str) -> None:
     """Plain text gets no finding; unknown binary is an info note."""
-    is_text = b"\x00" not in head and _printable(head)
+    is_text = b"\x00" not in head and printable_text(head)
     ctx.entry(path, "text" if is_text else "unknown", data, {})
     if not is_text:
         ctx.add(
@@ -180,14 +185,6 @@ def _unknown(ctx: ScanContext, data: bytes, head: bytes, path: str) -> None:
             "The content matches no known model format; it was not analyzed further.",
             path,
         )
-
-
-def _printable(head: bytes) -> bool:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\r\n\t" for c in text)
 
 
 def _extension(ctx: ScanContext, path: str, fmt: str) -> None:

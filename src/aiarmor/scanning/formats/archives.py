@@ -111,29 +111,51 @@ def scan_tar(ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recu
 def _scan_tar_members(
     ctx: ScanContext, tar: tarfile.TarFile, data: bytes, path: str, depth: int, recurse: Recurse
 ) -> None:
-    """Check every member's name/link; analyze regular files within the limits."""
-    members = tar.getmembers()
-    ctx.entry(path, "tar", data, {"members": len(members)})
-    if len(members) > ctx.limits.max_members:
-        ctx.limit(path, f"{len(members)} tar members", {"members": len(members)})
-        members = members[: ctx.limits.max_members]
-    for m in members:
-        mpath = f"{path}!{m.name}"
-        link = m.linkname if (m.issym() or m.islnk()) else None
-        check_member_name(ctx, m.name, mpath, link)
-        if not m.isfile():
-            continue
-        if m.size > ctx.limits.max_member_bytes:
-            ctx.limit(mpath, f"member of {m.size} bytes", {"size": m.size})
-            continue
-        handle = tar.extractfile(m)
-        if handle is not None:
-            body = handle.read()
-            ctx.total_bytes += len(body)
-            if ctx.total_bytes > ctx.limits.max_total_bytes:
-                ctx.limit(mpath, "total uncompressed bytes", {"total": ctx.total_bytes})
-                return
-            recurse(ctx, body, mpath, depth + 1)
+    """Check every member's name/link; analyze regular files within the limits.
+
+    Members are read one at a time with ``next()`` so the member-count limit holds while
+    iterating: a tar of millions of empty headers is stopped at the limit instead of being
+    materialised first (as ``getmembers()`` would).
+    """
+    count, slot = 0, len(ctx.files)
+    while (m := tar.next()) is not None:
+        count += 1
+        if count > ctx.limits.max_members:
+            ctx.limit(path, f"more than {ctx.limits.max_members} tar members", {"members": count})
+            break
+        if not _tar_member(ctx, tar, m, path, depth, recurse):
+            break
+    ctx.entry(path, "tar", data, {"members": count})
+    ctx.files.insert(slot, ctx.files.pop())  # the archive before its members
+
+
+def _tar_member(
+    ctx: ScanContext,
+    tar: tarfile.TarFile,
+    m: tarfile.TarInfo,
+    path: str,
+    depth: int,
+    recurse: Recurse,
+) -> bool:
+    """Analyze one member; False once the scan-wide byte limit is exhausted."""
+    mpath = f"{path}!{m.name}"
+    link = m.linkname if (m.issym() or m.islnk()) else None
+    check_member_name(ctx, m.name, mpath, link)
+    if not m.isfile():
+        return True
+    if m.size > ctx.limits.max_member_bytes:
+        ctx.limit(mpath, f"member of {m.size} bytes", {"size": m.size})
+        return True
+    handle = tar.extractfile(m)
+    if handle is None:
+        return True
+    body = handle.read()
+    ctx.total_bytes += len(body)
+    if ctx.total_bytes > ctx.limits.max_total_bytes:
+        ctx.limit(mpath, "total uncompressed bytes", {"total": ctx.total_bytes})
+        return False
+    recurse(ctx, body, mpath, depth + 1)
+    return True
 
 
 def scan_7z(ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recurse) -> None:
@@ -155,24 +177,110 @@ def scan_7z(ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recur
         ctx.add("scan.archive.corrupt", Severity.MEDIUM, "Corrupt 7z archive", str(exc), path)
 
 
+class _SizeExceeded(Exception):
+    """Raised from inside py7zr's extraction when a size cap is hit (stops decompression)."""
+
+
+class _CappedFactory:
+    """A py7zr ``WriterFactory`` that keeps members in memory and caps the bytes written.
+
+    Declared 7z sizes are attacker-controlled, so the caps count the bytes the decoder
+    actually produces: per member and for the whole archive. Hitting either raises
+    :class:`_SizeExceeded`, which aborts the extraction before more is inflated.
+    """
+
+    def __init__(self, member_cap: int, total_cap: int) -> None:
+        self.member_cap, self.total_cap, self.written = member_cap, total_cap, 0
+        self.products: dict[str, io.BytesIO] = {}
+        self.overflow: tuple[str, str] | None = None
+
+    def create(self, filename: str) -> Any:
+        """A capped in-memory writer for one member (py7zr's ``Py7zIO`` protocol)."""
+        buf = io.BytesIO()
+        self.products[filename] = buf
+        factory = self
+
+        class _Writer:
+            def write(self, s: bytes | bytearray) -> int:
+                factory.written += len(s)
+                if buf.tell() + len(s) > factory.member_cap:
+                    factory.overflow = (filename, "7z member size")
+                elif factory.written > factory.total_cap:
+                    factory.overflow = (filename, "7z total uncompressed size")
+                if factory.overflow is not None:
+                    raise _SizeExceeded(factory.overflow[1])
+                return buf.write(s)
+
+            def read(self, size: int | None = None) -> bytes:
+                return buf.read(size)
+
+            def seek(self, offset: int, whence: int = 0) -> int:
+                return buf.seek(offset, whence)
+
+            def flush(self) -> None:
+                return None
+
+            def size(self) -> int:
+                return buf.getbuffer().nbytes
+
+            def close(self) -> None:
+                return None
+
+        return _Writer()
+
+
 def _scan_7z_members(
     ctx: ScanContext, py7zr: Any, data: bytes, path: str, depth: int, recurse: Recurse
 ) -> None:
-    """List the 7z members, check limits and names, then read in memory and recurse."""
-    with py7zr.SevenZipFile(io.BytesIO(data)) as archive:
+    """List the 7z members and check names, extract in memory under caps, then recurse.
+
+    Declared sizes are only a first filter; the caps on the bytes actually decoded hold
+    whatever the headers say (a member that lies about its size cannot inflate past them).
+    py7zr decodes at most the declared size per member, in chunks, and checks its own
+    ``max_extract_size``; our writer checks every chunk it receives against both caps.
+    """
+    limits = ctx.limits
+    ratio_cap = int(limits.max_ratio * len(data)) + 1024**2
+    total_cap = min(ratio_cap, limits.max_total_bytes - ctx.total_bytes)
+    factory = _CappedFactory(limits.max_member_bytes, max(total_cap, 0))
+    with py7zr.SevenZipFile(io.BytesIO(data), max_extract_size=factory.total_cap) as archive:
         infos = archive.list()
         ctx.entry(path, "7z", data, {"members": len(infos)})
-        total = sum(int(i.uncompressed or 0) for i in infos)
-        ratio_cap = ctx.limits.max_ratio * len(data) + 1024**2
-        if total > ctx.limits.max_member_bytes or total > ratio_cap:
-            ctx.limit(path, "7z uncompressed size", {"usize": total, "csize": len(data)})
+        if len(infos) > limits.max_members:
+            ctx.limit(path, f"{len(infos)} 7z members", {"members": len(infos)})
+            return
+        declared = sum(int(i.uncompressed or 0) for i in infos)
+        if declared > factory.total_cap or any(
+            int(i.uncompressed or 0) > limits.max_member_bytes for i in infos
+        ):
+            ctx.limit(
+                path, "7z declared uncompressed size", {"usize": declared, "csize": len(data)}
+            )
             return
         for info in infos:
             check_member_name(ctx, info.filename, f"{path}!{info.filename}")
-        factory = py7zr.io.BytesIOFactory(ctx.limits.max_member_bytes)
-        archive.extractall(factory=factory)  # noqa: S202 - in memory only
-    for name, product in sorted(factory.products.items()):
-        product.seek(0)
-        body = product.read()
+        try:
+            archive.extractall(factory=factory)  # noqa: S202 - in memory only
+        except _SizeExceeded:
+            pass
+        except py7zr.exceptions.DecompressionBombError:
+            factory.overflow = ("", "7z total uncompressed size")
+    if factory.overflow is not None:
+        name, what = factory.overflow
+        where = f"{path}!{name}" if name else path
+        ctx.limit(where, what, {"decoded": factory.written, "csize": len(data)})
+        return
+    _recurse_7z(ctx, factory.products, path, depth, recurse)
+
+
+def _recurse_7z(
+    ctx: ScanContext, products: dict[str, io.BytesIO], path: str, depth: int, recurse: Recurse
+) -> None:
+    """Count the decoded bytes against the scan-wide total, then analyze each member."""
+    for name, product in sorted(products.items()):
+        body = product.getvalue()
         ctx.total_bytes += len(body)
+        if ctx.total_bytes > ctx.limits.max_total_bytes:
+            ctx.limit(f"{path}!{name}", "total uncompressed bytes", {"total": ctx.total_bytes})
+            return
         recurse(ctx, body, f"{path}!{name}", depth + 1)

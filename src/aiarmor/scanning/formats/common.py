@@ -86,3 +86,12 @@ Recurse = Callable[[ScanContext, bytes, str, int], None]
 def safe_name(name: str) -> str:
     """Quote an attacker-controlled name for a message (repr escapes control characters)."""
     return repr(name[:200])
+
+
+def printable_text(raw: bytes) -> bool:
+    """True when ``raw`` is UTF-8 of printable characters and line breaks/tabs only."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in text)

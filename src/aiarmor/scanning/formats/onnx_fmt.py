@@ -63,19 +63,72 @@ def looks_like_onnx(data: bytes) -> bool:
         return False
 
 
-def scan_onnx(ctx: ScanContext, data: bytes, path: str) -> None:
-    """Check operator domains and external-data locations of every graph."""
-    domains: set[str] = set()
-    locations: list[str] = []
-    for graph in _sub(data, 7):
+_MAX_GRAPH_DEPTH = 32
+"""Deepest subgraph nesting followed (If/Loop/Scan bodies); deeper is a finding."""
+
+
+class _Collected:
+    """Domains and external-data locations of every graph, subgraph and function."""
+
+    def __init__(self) -> None:
+        self.domains: set[str] = set()
+        self.locations: list[str] = []
+        self.too_deep = False
+
+    def graph(self, graph: bytes, depth: int) -> None:
+        """GraphProto: nodes (1), initializers (5), sparse initializers (15)."""
+        if depth > _MAX_GRAPH_DEPTH:
+            self.too_deep = True
+            return
         for node in _sub(graph, 1):
-            domains.update(d.decode("utf-8", "replace") for d in _sub(node, 7))
+            self.node(node, depth)
         for tensor in _sub(graph, 5):
-            for entry in _sub(tensor, 13):
-                kv = dict((n, v) for n, _w, v in fields(entry))
-                if kv.get(1) == b"location" and isinstance(kv.get(2), bytes):
-                    locations.append(bytes(kv[2]).decode("utf-8", "replace"))
+            self.tensor(tensor)
+        for sparse in _sub(graph, 15):
+            for tensor in _sub(sparse, 1) + _sub(sparse, 2):
+                self.tensor(tensor)
+
+    def node(self, node: bytes, depth: int) -> None:
+        """NodeProto domain (7); attributes (5) carry tensors (5, 10) and graphs (6, 11)."""
+        self.domains.update(d.decode("utf-8", "replace") for d in _sub(node, 7))
+        for attr in _sub(node, 5):
+            for tensor in _sub(attr, 5) + _sub(attr, 10):
+                self.tensor(tensor)
+            for graph in _sub(attr, 6) + _sub(attr, 11):
+                self.graph(graph, depth + 1)
+
+    def tensor(self, tensor: bytes) -> None:
+        """TensorProto external_data (13): key/value entries; ``location`` is a path."""
+        for entry in _sub(tensor, 13):
+            kv = {n: v for n, _w, v in fields(entry)}
+            if kv.get(1) == b"location" and isinstance(kv.get(2), bytes):
+                self.locations.append(bytes(kv[2]).decode("utf-8", "replace"))
+
+    def model(self, data: bytes) -> None:
+        """ModelProto: graph (7), opset_import domains (8), local functions (25)."""
+        for graph in _sub(data, 7):
+            self.graph(graph, 0)
+        for opset in _sub(data, 8):
+            self.domains.update(d.decode("utf-8", "replace") for d in _sub(opset, 1))
+        for function in _sub(data, 25):
+            for node in _sub(function, 7):
+                self.node(node, 1)
+
+
+def scan_onnx(ctx: ScanContext, data: bytes, path: str) -> None:
+    """Check operator domains and external-data locations of every graph and subgraph."""
+    found = _Collected()
+    try:
+        found.model(data)
+    except ValueError as exc:
+        ctx.entry(path, "onnx", data, {})
+        why = f"The protobuf could not be read ({exc}); it was not fully inspected."
+        ctx.add("scan.onnx.malformed", Severity.MEDIUM, "Malformed ONNX model", why, path)
+        return
+    domains, locations = found.domains, found.locations
     ctx.entry(path, "onnx", data, {"domains": sorted(domains), "external_data": locations})
+    if found.too_deep:
+        ctx.limit(path, f"ONNX subgraphs nested deeper than {_MAX_GRAPH_DEPTH}", {})
     for domain in sorted(domains - STANDARD_DOMAINS):
         ctx.add(
             "scan.onnx.custom_domain",

@@ -43,20 +43,36 @@ def scan_safetensors(ctx: ScanContext, data: bytes, path: str) -> None:
 def validate(data: bytes) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """Return ``[(rule, message)]`` and inventory details for a safetensors blob."""
     (hlen,) = struct.unpack_from("<Q", data)
-    if hlen > MAX_HEADER or 8 + hlen > len(data):
-        return [("header", f"header length {hlen} is beyond the file or the 100 MiB cap")], {}
+    if hlen > MAX_HEADER or 8 + hlen > len(data) or hlen < 2:
+        return [("header", f"header length {hlen} is not within 2 bytes .. min(file, 100 MiB)")], {}
+    dups: list[str] = []
     try:
-        header = json.loads(data[8 : 8 + hlen].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return [("header", f"header is not UTF-8 JSON: {exc}")], {}
+        header = json.loads(
+            bytes(data[8 : 8 + hlen]).decode("utf-8"),
+            object_pairs_hook=lambda pairs: _no_duplicates(pairs, dups),
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return [("header", f"header is not UTF-8 JSON: {str(exc)[:200]}")], {}
     if not isinstance(header, dict):
         return [("header", "header is not a JSON object")], {}
+    if dups:
+        return [("header", f"duplicate keys {sorted(set(dups))[:5]!r} (readers disagree)")], {}
     problems = _metadata(header.pop("__metadata__", None))
     spans: list[tuple[int, int, str]] = []
     for name, info in header.items():
         problems += _tensor(str(name), info, spans)
     problems += _layout(spans, len(data) - 8 - hlen)
     return problems, {"tensors": len(header), "header_bytes": hlen}
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]], dups: list[str]) -> dict[str, Any]:
+    """``object_pairs_hook`` that records keys given twice (the last one would win)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            dups.append(key[:80])
+        seen[key] = value
+    return seen
 
 
 def _metadata(meta: object) -> list[tuple[str, str]]:
@@ -93,6 +109,11 @@ def _tensor(name: str, info: object, spans: list[tuple[int, int, str]]) -> list[
 
 
 def _layout(spans: list[tuple[int, int, str]], data_len: int) -> list[tuple[str, str]]:
+    """Offsets must tile the data section: start at 0, no overlap, no gap, end at its end.
+
+    The reference reader enforces the same; bytes no tensor claims can carry a hidden
+    payload for another reader, and overlaps alias one tensor's data as another's.
+    """
     problems: list[tuple[str, str]] = []
     end = 0
     for start, stop, name in sorted(spans):
@@ -100,5 +121,11 @@ def _layout(spans: list[tuple[int, int, str]], data_len: int) -> list[tuple[str,
             problems.append(("offsets", f"tensor {name!r} ends past the data section"))
         if start < end:
             problems.append(("offsets", f"tensor {name!r} overlaps another tensor"))
+        elif start > end:
+            what = "the first tensor starts at" if end == 0 else "a gap of unclaimed bytes before"
+            problems.append(("layout", f"{what} byte {start} ({name!r}); bytes {end}..{start} "
+                             "belong to no tensor"))  # fmt: skip
         end = max(end, stop)
+    if end < data_len:
+        problems.append(("layout", f"{data_len - end} bytes after the last tensor belong to none"))
     return problems

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiarmor.core.findings import Severity
 from aiarmor.scanning.formats import keras
-from aiarmor.scanning.formats.common import Recurse, ScanContext, safe_name
+from aiarmor.scanning.formats.common import Recurse, ScanContext, printable_text, safe_name
 from aiarmor.scanning.formats.paths import check_member_name
 
 _EOCD = struct.Struct("<4s4H2IH")
@@ -71,11 +71,23 @@ def _zip64(extra: bytes, member: ZipMember) -> ZipMember:
     return member
 
 
-def read_central(data: bytes) -> tuple[list[ZipMember], int, int]:
-    """Return the members, the central directory's offset and its end; raise ValueError."""
+def _find_eocd(data: bytes) -> int:
+    """Offset of the end record: in the last 64 KiB (where zip readers look), else anywhere.
+
+    The fallback finds a zip followed by a large appended payload, so that payload is
+    scanned instead of the whole file failing as corrupt. Raises ValueError when absent.
+    """
     eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_600))
+    if eocd < 0 and data[:4] == b"PK\x03\x04":
+        eocd = data.rfind(b"PK\x05\x06")
     if eocd < 0 or eocd + _EOCD.size > len(data):
         raise ValueError("no end-of-central-directory record")
+    return eocd
+
+
+def read_central(data: bytes) -> tuple[list[ZipMember], int, int]:
+    """Return the members, the central directory's offset and its end; raise ValueError."""
+    eocd = _find_eocd(data)
     _sig, _d1, _d2, _n1, count, cd_size, cd_off, _clen = _EOCD.unpack_from(data, eocd)
     end = eocd
     if data[eocd - 20 : eocd - 16] == b"PK\x06\x07":  # zip64 locator precedes the end record
@@ -180,8 +192,19 @@ class _ZipScan:
         )
 
     def _polyglot(self, members: list[ZipMember], cd_off: int, eocd: int) -> None:
+        """Report and analyze bytes before the first member and after the end record.
+
+        Another reader sees those bytes as a file of its own (``pickle.load`` reads a pickle
+        placed in front; a pickle appended after the end record or hidden in the archive
+        comment is a second payload), so they are scanned like any other content.
+        """
+        comment_len = struct.unpack_from("<H", self.data, eocd + 20)[0]
+        tail = eocd + 22 + comment_len
         first = min((m.offset for m in members), default=cd_off)
-        after = len(self.data) - (eocd + 22 + struct.unpack_from("<H", self.data, eocd + 20)[0])
+        after = len(self.data) - tail
+        comment = bytes(self.data[eocd + 22 : min(tail, len(self.data))])
+        if comment and not printable_text(comment):
+            self.recurse(self.ctx, comment, f"{self.path}!<comment>", self.depth + 1)
         if first > 0 or after > 0:
             self.ctx.add(
                 "scan.archive.polyglot",
@@ -194,6 +217,8 @@ class _ZipScan:
             )
             if first > 0:
                 self.recurse(self.ctx, self.data[:first], f"{self.path}!<prefix>", self.depth + 1)
+            if after > 0:
+                self.recurse(self.ctx, self.data[tail:], f"{self.path}!<suffix>", self.depth + 1)
 
     def _duplicates(self, names: list[str]) -> None:
         dups = sorted({n for n in names if names.count(n) > 1})

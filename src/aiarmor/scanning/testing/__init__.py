@@ -1,0 +1,1 @@
+"""Byte-level builders of hostile model files, shared by tests/regression and bench/."""
