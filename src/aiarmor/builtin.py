@@ -10,6 +10,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.robustness.evasion",
     "aiarmor.privacy.membership",
     "aiarmor.privacy.extraction",
+    "aiarmor.privacy.pii_check",
     "aiarmor.datachecks.label_issues",
     "aiarmor.datachecks.duplicates",
     "aiarmor.poisoning.neural_cleanse",

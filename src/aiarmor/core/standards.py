@@ -73,6 +73,7 @@ _ENTRIES: tuple[tuple[str, str, str], ...] = (
     ("NIST-AI-RMF:MAP", "NIST AI RMF", "Map"),
     ("NIST-AI-RMF:MEASURE", "NIST AI RMF", "Measure"),
     ("NIST-AI-RMF:MANAGE", "NIST AI RMF", "Manage"),
+    ("NIST-AI-RMF:MAP-4.1", "NIST AI RMF", "Legal risks of components, including data, are mapped"),
     ("NIST-AI-RMF:MEASURE-2.3", "NIST AI RMF", "Performance in deployment-like conditions"),
     ("NIST-AI-RMF:MEASURE-2.5", "NIST AI RMF", "The AI system is valid and reliable"),
     ("NIST-AI-RMF:MEASURE-2.6", "NIST AI RMF", "The AI system is evaluated for safety risks"),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aiarmor.core.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +35,14 @@ class Dataset:
     """Where it came from (path or demo name)."""
     classes: tuple[str, ...] | None = None
     """Original class labels, index-aligned with ``0..k-1``, when labels were encoded."""
+    table: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    """The table as read, row-aligned with ``x`` (every column, values not encoded), for
+    checks that inspect raw values such as ``privacy.pii``; ``None`` for array data."""
 
     def __post_init__(self) -> None:
         validate_arrays(self.x, self.y, self.sensitive, self.name)
+        if self.table is not None:
+            _validate_table(self.table, len(self.y), self.name)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -59,7 +68,17 @@ class Dataset:
             feature_names=self.feature_names,
             name=self.name,
             classes=self.classes,
+            table=None if self.table is None else self.table.iloc[index],
         )
+
+
+def _validate_table(table: object, n: int, name: str) -> None:
+    """Raise DataError unless ``table`` is a DataFrame with one row per sample."""
+    shape = getattr(table, "shape", None)
+    if not hasattr(table, "columns") or shape is None or len(shape) != 2:
+        raise DataError(f"{name}: table must be a pandas DataFrame")
+    if shape[0] != n:
+        raise DataError(f"{name}: table has {shape[0]} rows but there are {n} samples")
 
 
 def validate_arrays(

@@ -84,6 +84,7 @@ def table_to_dataset(
         feature_names=tuple(str(c) for c in encoded.columns),
         name=name,
         classes=classes,
+        table=frame,
     )
 
 
