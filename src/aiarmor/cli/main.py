@@ -140,6 +140,7 @@ def init(
 # (command-registrations)
 _COMMAND_MODULES = (
     "aiarmor.cli.artifact_cmd",
+    "aiarmor.cli.auditlog_cmd",
     "aiarmor.cli.harden_cmd",
     "aiarmor.cli.scan_cmd",
 )
