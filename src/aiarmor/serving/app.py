@@ -37,7 +37,9 @@ _PREDICT_BODY = {
                 "type": "object",
                 "required": ["inputs"],
                 "additionalProperties": False,
-                "properties": {"inputs": {"type": "array", "items": {}}},
+                "properties": {
+                    "inputs": {"type": "array", "minItems": 1, "items": {"type": "array"}}
+                },
             }
         },
         "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
@@ -110,10 +112,26 @@ def create_app(
     app.state.settings = settings
     _add_routes(app, gw, settings)
     _add_admin_routes(app, gw)
+    _document_models(app, sorted(gw.models))
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.server.tls_cert is not None)
     return app
+
+
+def _document_models(app: FastAPI, names: list[str]) -> None:
+    """List the served model names in the OpenAPI document's ``{name}`` parameter."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = original()
+            for param in doc["paths"]["/v1/models/{name}/predict"]["post"]["parameters"]:
+                if param["name"] == "name" and names:
+                    param["schema"]["enum"] = names
+        return app.openapi_schema or original()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

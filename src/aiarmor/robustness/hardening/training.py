@@ -142,9 +142,9 @@ class EpochStats:
     seconds: float
     """Wall time of the epoch."""
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | int]:
         """JSON form."""
-        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,311 @@
+"""``aiarmor harden adversarial``: adversarial training with a before/after robustness report.
+
+Audits the original PyTorch model with ``baseline.performance`` and ``robustness.evasion``,
+trains a copy with PGD adversarial training or TRADES (:mod:`aiarmor.robustness.hardening`),
+audits the hardened copy with the same checks, data, budget and seed, and writes into
+``--out``:
+
+* ``model.safetensors`` - the hardened weights (safetensors, never pickle), for the same
+  ``--model`` factory;
+* ``report.{json,html,sarif,junit.xml}`` - the hardened model's audit, with a
+  ``robustness.hardening`` section holding the before/after table (accuracy, clean accuracy
+  and robust accuracy at each epsilon of the grid, which always includes the training
+  epsilon);
+* ``before/report.*`` - the original model's audit, in full;
+* ``comparison.json`` - the before/after table, the training settings and per-epoch history.
+
+The exit code is the hardened model's audit's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from aiarmor.cli.harden_cmd import harden_app
+from aiarmor.cli.render import RichAuditProgress, clean, print_summary
+from aiarmor.core.errors import ConfigError, DataError
+from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.registry import Budget
+from aiarmor.core.report import Report
+
+out = Console()
+
+DEFAULT_CHECKS = ("baseline.performance", "robustness.evasion")
+"""The checks both audits run unless ``--checks`` adds more."""
+MODEL_FILE = "model.safetensors"
+COMPARISON_FILE = "comparison.json"
+EVASION = "robustness.evasion"
+
+
+@dataclass(frozen=True, slots=True)
+class AdversarialArgs:
+    """The parsed options of ``aiarmor harden adversarial``."""
+
+    model: str
+    weights: Path | None
+    train: Path
+    data: Path
+    bounds: str | None
+    method: str
+    eps: float
+    norm: str
+    epochs: int
+    steps: int
+    batch_size: int
+    lr: float
+    beta: float
+    warmup: float
+    policy: Path | None
+    checks: str | None
+    budget: str
+    seed: int
+    out_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class AdversarialHardening:
+    """What ``harden adversarial`` produced."""
+
+    training: Any
+    """The :class:`~aiarmor.robustness.hardening.TrainingResult` (hardened model, history)."""
+    before: Report
+    """The original model's audit."""
+    after: Report
+    """The hardened model's audit, with the ``robustness.hardening`` section."""
+
+
+def register(app: typer.Typer) -> None:
+    """Nothing to add: importing this module attached ``adversarial`` to ``harden_app``."""
+
+
+@harden_app.command("adversarial")
+def adversarial_command(
+    model: Annotated[str, typer.Option(help="Model SPEC: file.py:factory or pkg.mod:factory.")],
+    train: Annotated[Path, typer.Option(help="Training data (.npz, .csv, .parquet).")],
+    data: Annotated[Path, typer.Option(help="Held-out data to audit on (same format).")],
+    eps: Annotated[float, typer.Option(help="Training epsilon (perturbation budget).")],
+    weights: Annotated[Path | None, typer.Option(help="Weights of the model (safe).")] = None,
+    bounds: Annotated[str | None, typer.Option(help="Valid input domain LO,HI.")] = None,
+    method: Annotated[str, typer.Option(help="pgd | trades.")] = "pgd",
+    norm: Annotated[str, typer.Option(help="linf | l2.")] = "linf",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    steps: Annotated[int, typer.Option(help="Inner attack steps per batch.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    beta: Annotated[float, typer.Option(help="TRADES robustness weight.")] = 6.0,
+    warmup: Annotated[float, typer.Option(help="Epochs of linear epsilon ramp-up.")] = 0.0,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")] = None,
+    checks: Annotated[str | None, typer.Option(help="Extra comma-separated check ids.")] = None,
+    budget: Annotated[str, typer.Option(help="quick | standard | thorough.")] = "standard",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+        "aiarmor-harden"
+    ),
+) -> None:
+    """Adversarially train a PyTorch model (PGD or TRADES); write it and a before/after report."""
+    args = AdversarialArgs(
+        model=model, weights=weights, train=train, data=data, bounds=bounds, method=method,
+        eps=eps, norm=norm, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+        beta=beta, warmup=warmup, policy=policy, checks=checks, budget=budget, seed=seed,
+        out_dir=out_dir,
+    )  # fmt: skip
+    raise typer.Exit(run_adversarial_command(out, args))
+
+
+def run_adversarial_command(console: Console, args: AdversarialArgs) -> int:
+    """Load, audit, train, audit again, write everything; return the exit code."""
+    from aiarmor.cli.commands import parse_bounds, parse_checks
+    from aiarmor.data import load_dataset
+    from aiarmor.targets import load_target
+
+    Budget.parse(args.budget)
+    config = _config(args, parse_bounds(args.bounds) or (0.0, 1.0))
+    policy = load_policy(args.policy) if args.policy is not None else Policy()
+    checks = list(dict.fromkeys([*DEFAULT_CHECKS, *(parse_checks(args.checks) or [])]))
+    train = load_dataset(args.train)
+    data = load_dataset(args.data, reference=train)
+    if train.sample_shape != data.sample_shape:
+        raise DataError(f"--train samples have shape {train.sample_shape} but --data samples "
+                        f"have {data.sample_shape}")  # fmt: skip
+    bounds = parse_bounds(args.bounds) or _data_bounds(train, data)
+    target = load_target(args.model, weights=args.weights, bounds=bounds,
+                         input_shape=data.sample_shape)  # fmt: skip
+    _require_python_torch(target)
+    config = dataclasses.replace(config, bounds=bounds)
+    with RichAuditProgress(console) as progress:
+        result = harden_adversarial(
+            target, train, data, config=config, checks=checks,
+            policy=with_training_epsilon(policy, config, data.sample_shape),
+            budget=args.budget, seed=args.seed, progress=progress, console=console,
+            subject={"model_spec": args.model, "weights": _str(args.weights)},
+            weights_out=args.out_dir / MODEL_FILE,
+        )  # fmt: skip
+    written = write_adversarial_outputs(result, args.out_dir)
+    print_comparison(console, result.after)
+    print_summary(console, result.after, written)
+    console.print(Text("audit the hardened model again with:", style="dim"))
+    again = (f"  aiarmor audit --model {clean(args.model)} --weights "
+             f"{clean(args.out_dir / MODEL_FILE)} --data {clean(args.data)} "
+             f"--bounds {bounds[0]:g},{bounds[1]:g}")  # fmt: skip
+    console.print(Text(again), soft_wrap=True)
+    return result.after.exit_code
+
+
+def harden_adversarial(
+    target: Any,
+    train: Any,
+    data: Any,
+    *,
+    config: Any,
+    checks: list[str],
+    policy: Policy,
+    budget: str,
+    seed: int,
+    progress: Any = None,
+    console: Console | None = None,
+    subject: dict[str, Any] | None = None,
+    weights_out: Path | None = None,
+) -> AdversarialHardening:
+    """Audit ``target``, adversarially train its module on ``train``, audit the result."""
+    from aiarmor.audit import audit
+    from aiarmor.core.comparison import with_section
+    from aiarmor.robustness.hardening import adversarial_training, robustness_comparison
+    from aiarmor.targets import TorchTarget
+
+    common = {"checks": checks, "policy": policy, "budget": budget, "seed": seed,
+              "progress": progress}  # fmt: skip
+    before = audit(target, data, train=train, subject={**(subject or {}), "stage": "before"},
+                   **common)  # fmt: skip
+    if console is not None:
+        console.print(Text(f"adversarial training ({config.method}, {config.norm} epsilon "
+                           f"{config.epsilon:g}, {config.epochs} epochs) ...", "dim"))  # fmt: skip
+    training = adversarial_training(target.module, train.x, train.y, config=config,
+                                    progress=lambda s: _print_epoch(console, s))  # fmt: skip
+    name = f"{target.name} + {config.method} adversarial training"
+    hardened = TorchTarget(training.model, n_classes=target.n_classes, bounds=target.bounds,
+                           name=name)  # fmt: skip
+    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": _str(weights_out)}
+    after = audit(hardened, data, train=train, subject={**spec, "stage": "after"}, **common)
+    section = robustness_comparison(before, after, method=config.method,
+                                    epsilon=config.epsilon, norm=config.norm.value)  # fmt: skip
+    info = {"hardening": hardening_info(training)}
+    return AdversarialHardening(training, before, with_section(after, section, info))
+
+
+def hardening_info(training: Any) -> dict[str, Any]:
+    """The training settings and per-epoch history, JSON-ready."""
+    cfg = training.config
+    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    optimizer = cfg.optimizer if isinstance(cfg.optimizer, str) else "custom"
+    settings |= {"norm": cfg.norm.value, "bounds": list(cfg.bounds), "step_size": cfg.step_size,
+                 "optimizer": optimizer}  # fmt: skip
+    return {**settings, "history": [s.to_dict() for s in training.history]}
+
+
+def with_training_epsilon(policy: Policy, config: Any, sample_shape: tuple[int, ...]) -> Policy:
+    """``policy`` with the training norm and epsilon in the evasion grid, unless it sets them."""
+    import math
+
+    from aiarmor.robustness.evasion import default_epsilons
+
+    params = dict(policy.params_for(EVASION))
+    if "epsilons" in params or str(params.get("norm", config.norm.value)) != config.norm.value:
+        return policy
+    dims = math.prod(sample_shape)
+    grid = default_epsilons(config.norm, config.bounds, dims)
+    params |= {"norm": config.norm.value, "epsilons": sorted({*grid, config.epsilon})}
+    return dataclasses.replace(policy, checks={**policy.checks, EVASION: params})
+
+
+def write_adversarial_outputs(result: AdversarialHardening, out_dir: Path) -> dict[str, Path]:
+    """Write the hardened weights, both reports and the comparison."""
+    from safetensors.torch import save_file
+
+    from aiarmor.reporting import write_reports
+    from aiarmor.robustness.hardening import SECTION_ID
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = result.training.model.state_dict()
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(out_dir / MODEL_FILE))
+    write_reports(result.before, out_dir / "before")
+    written = write_reports(result.after, out_dir)
+    section = result.after.check(SECTION_ID)
+    rows = section.findings[0].evidence.get("rows", []) if section.findings else []
+    comparison = {"hardening": result.after.subject.get("hardening"), "rows": rows}
+    (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n", "utf-8")
+    return {"model": out_dir / MODEL_FILE, **written, "before": out_dir / "before",
+            "comparison": out_dir / COMPARISON_FILE}  # fmt: skip
+
+
+def print_comparison(console: Console, report: Report) -> None:
+    """The before/after table: accuracy, clean accuracy and robust accuracy per epsilon."""
+    from aiarmor.robustness.hardening import SECTION_ID
+
+    section = report.check(SECTION_ID)
+    table = Table(title="adversarial hardening: before -> after", title_justify="left")
+    for col in ("metric", "before", "after", "change"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for row in section.findings[0].evidence.get("rows", []) if section.findings else []:
+        cells = [_pct(row[k], signed=k == "change") for k in ("before", "after", "change")]
+        table.add_row(Text(clean(row["metric"])), *cells)
+    console.print(table)
+    for finding in section.findings:
+        console.print(Text(clean(finding.detail)), soft_wrap=True)
+
+
+def _config(args: AdversarialArgs, bounds: tuple[float, float]) -> Any:
+    """The TrainingConfig of the options (validated before anything is loaded)."""
+    from aiarmor.robustness.hardening import TrainingConfig
+
+    return TrainingConfig(
+        method=args.method, epsilon=args.eps, norm=args.norm, bounds=bounds,  # type: ignore[arg-type]
+        steps=args.steps, beta=args.beta, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, warmup_epochs=args.warmup, seed=args.seed,
+    )  # fmt: skip
+
+
+def _require_python_torch(target: Any) -> None:
+    """The model must be a torch module built by Python code, so the weights fit it again."""
+    import torch
+
+    module = getattr(target, "module", None)
+    if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule):
+        raise ConfigError(
+            "harden adversarial needs a PyTorch model built by Python code "
+            "(--model file.py:factory or package.module:factory, with --weights)"
+        )
+
+
+def _data_bounds(*datasets: Any) -> tuple[float, float]:
+    """The range of the data, when ``--bounds`` is not given."""
+    lo = min(float(d.x.min()) for d in datasets)
+    hi = max(float(d.x.max()) for d in datasets)
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def _print_epoch(console: Console | None, stats: Any) -> None:
+    if console is not None:
+        console.print(Text(
+            f"  epoch {stats.epoch}: clean {stats.clean_accuracy:.1%} (loss "
+            f"{stats.clean_loss:.3f}), robust {stats.robust_accuracy:.1%} (loss "
+            f"{stats.robust_loss:.3f}) at epsilon {stats.epsilon:g}, {stats.seconds:.1f}s",
+            "dim"))  # fmt: skip
+
+
+def _pct(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None

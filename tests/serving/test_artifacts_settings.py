@@ -1,0 +1,170 @@
+"""Start-up: signed artifacts load, tampered or unsigned ones are refused (unless allowed),
+encrypted ones decrypt in memory; bad configs are one-line errors; detector actions."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from aiarmor.core.errors import ConfigError
+from aiarmor.scanning.encryption import encrypt_file
+from aiarmor.scanning.keys import generate_master_key, load_private_key, save_master_key
+from aiarmor.scanning.signing import SignatureError, sign
+from aiarmor.serving.artifacts import open_verified_model
+from aiarmor.serving.settings import ModelSettings, load_settings, parse_settings
+
+from .conftest import base_config, make_model_file
+
+X = np.asarray([[0.1, 0.2, 0.3, 0.4]], dtype=np.float32)
+
+
+def _model(path, root, **kw) -> ModelSettings:
+    return ModelSettings(name="m", path=path, public_key=root / "signer.pub", n_classes=3,
+                         input={"shape": [4]}, **kw)  # fmt: skip
+
+
+@pytest.fixture
+def copy(artifact_dir, tmp_path):
+    """A private signed copy of the model (tests may tamper with it)."""
+    shutil.copy(artifact_dir / "model.pt", tmp_path / "model.pt")
+    shutil.copy(artifact_dir / "model.pt.aiarmor-sig.json", tmp_path / "model.pt.aiarmor-sig.json")
+    return tmp_path / "model.pt"
+
+
+def test_a_signed_model_loads_and_predicts(copy, artifact_dir):
+    loaded = open_verified_model(_model(copy, artifact_dir))
+    assert loaded.signer is not None and not loaded.encrypted
+    assert loaded.target.predict(X).shape == (1,)
+
+
+def test_a_tampered_model_is_refused_even_when_unsigned_is_allowed_it_warns(
+    copy, artifact_dir, caplog
+):
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(SignatureError, match="refused"):
+        open_verified_model(_model(copy, artifact_dir))
+    (copy.parent / "model.pt.aiarmor-sig.json").unlink()
+    make_model_file(copy)
+    with pytest.raises(SignatureError, match="no signature bundle"):
+        open_verified_model(_model(copy, artifact_dir))
+    with caplog.at_level(logging.WARNING):
+        loaded = open_verified_model(_model(copy, artifact_dir), allow_unsigned=True)
+    assert loaded.signer is None and "UNVERIFIED" in caplog.text
+
+
+def test_a_signature_by_another_key_is_refused(copy, artifact_dir, tmp_path):
+    from aiarmor.scanning.keys import generate_keypair
+
+    sign(copy, generate_keypair("ed25519"), signature=tmp_path / "other.sig.json")
+    with pytest.raises(SignatureError):
+        open_verified_model(_model(copy, artifact_dir, signature=tmp_path / "other.sig.json"))
+
+
+def test_an_encrypted_model_is_decrypted_in_memory_only(copy, artifact_dir, tmp_path, monkeypatch):
+    master = generate_master_key()
+    key_file = save_master_key(master, tmp_path / "master.key")
+    enc = encrypt_file(copy, tmp_path / "model.pt.aiarmor-enc", master)
+    sign(enc, load_private_key(artifact_dir / "signer.key"))
+    before = set(tmp_path.iterdir())
+    loaded = open_verified_model(_model(enc, artifact_dir, master_key={"file": key_file}))
+    assert loaded.encrypted and loaded.signer is not None
+    assert loaded.target.predict(X).shape == (1,)
+    assert set(tmp_path.iterdir()) == before  # no plaintext written beside it
+    monkeypatch.setenv("TEST_MASTER", master.secret.hex())
+    with pytest.raises(Exception, match="TEST_MASTER"):
+        open_verified_model(_model(enc, artifact_dir, master_key={"env": "TEST_MASTER"}))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"nonsense": 1}, "nonsense"),
+        ({"server": {"port": "http"}}, "server.port"),
+        ({"auth": {"server_secret": "inline-secret-value"}}, "inline"),
+        ({"server": {"tls_cert": "c.pem"}}, "tls_key"),
+        ({"limits": {"backend": "memcached"}}, "limits.backend"),
+        (
+            {"models": [{"name": "bad name!", "path": "m", "input": {"shape": [4]}}]},
+            "models.0.name",
+        ),
+        ({"models": [{"name": "m", "path": "m", "input": {"shape": [0]}}]}, "shape"),
+        (
+            {
+                "auth": {
+                    "server_secret": {"env": "X"},
+                    "jwt": {"algorithms": ["none"], "issuer": "i", "audience": "a"},
+                }
+            },
+            "algorithm",
+        ),
+    ],
+)
+def test_bad_configs_are_one_line_errors(artifact_dir, tmp_path, change, message):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(base_config(artifact_dir, tmp_path, **change), base_dir=tmp_path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert "inline-secret-value" not in str(err.value)
+
+
+def test_config_files_are_read_and_resolved_relative_to_themselves(tmp_path):
+    (tmp_path / "g.toml").write_text(
+        '[auth]\nserver_secret = { file = "s" }\n[audit]\nkey = { env = "K" }\n'
+        '[[models]]\nname = "m"\npath = "model.pt"\ninput = { shape = [4] }\n'
+    )
+    settings = load_settings(tmp_path / "g.toml")
+    assert settings.server.host == "127.0.0.1" and settings.server.docs is False
+    assert settings.resolve(settings.models[0].path) == tmp_path / "model.pt"
+    (tmp_path / "bad.toml").write_text("[server\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_settings(tmp_path / "bad.toml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml")
+
+
+# -------------------------------------------------------------------------- detector actions
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The shape of ``aiarmor.serving.detect.DetectorVerdict`` (the gateway reads only these)."""
+
+    name: str
+    score: float
+    flagged: bool
+    reason: str
+
+
+@dataclass
+class FlagAfter:
+    """A stand-in query detector: flags an identity from its ``n``-th query on."""
+
+    name: str
+    n: int
+    seen: int = 0
+
+    def observe(self, identity, model, x):
+        self.seen += 1
+        flagged = self.seen >= self.n
+        return Verdict(self.name, float(self.seen), flagged, "many near-duplicates")
+
+
+@pytest.mark.parametrize(("action", "second"), [("log", 200), ("alert", 200),
+                                                  ("throttle", 429), ("block", 403)])  # fmt: skip
+def test_detector_actions(make_client, action, second):
+    c = make_client(detectors=[FlagAfter("pattern", 2)], detection={"action": action})
+    key = c.key(["predict"])
+    assert c.predict(key, X.tolist()).status_code == 200
+    assert c.predict(key, X.tolist()).status_code == second
+    row = c.gw.audit.query(model="tiny", limit=1)[0]
+    assert row["detector_scores"] == {"pattern": 2.0}
+    if action == "throttle":  # the penalty outlasts the request
+        assert c.predict(key, X.tolist()).status_code == 429
+    if action == "alert":
+        metrics = c.http.get("/metrics", headers={"Authorization": f"Bearer {c.admin_key}"}).text
+        assert 'aiarmor_detector_flags_total{action="alert",detector="pattern"} 1.0' in metrics
