@@ -1,6 +1,5 @@
 """evaluate_robustness: the ensemble per budget, the curve, determinism, EOT, black-box path."""
 
-import importlib.util
 import math
 
 import numpy as np
@@ -15,8 +14,6 @@ from aiarmor.robustness.evaluation import (
     wilson_interval,
 )
 from aiarmor.targets import SklearnTarget, TorchTarget
-
-HAS_SQUARE = importlib.util.find_spec("aiarmor.robustness.attacks.square") is not None
 
 
 class Noisy(torch.nn.Module):
@@ -153,10 +150,6 @@ def test_black_box_targets():
     x = rng.random((60, 5)).astype(np.float32)
     y = (x[:, 0] > 0.5).astype(np.int64)
     target = SklearnTarget(LogisticRegression().fit(x, y))
-    if not HAS_SQUARE:
-        with pytest.raises(ConfigError, match="square attack is not available"):
-            evaluate_robustness(target, x, y, norm="linf", epsilons=[0.1], budget="quick")
-        pytest.skip("aiarmor.robustness.attacks.square is not built yet: black-box path untested")
     ev = evaluate_robustness(target, x, y, norm="linf", epsilons=[0.05, 0.3], budget="quick")
     assert [attack_label(a) for a in ev.attacks] == ["Square"]
     assert ev.points[1].accuracy <= ev.points[0].accuracy <= ev.clean_accuracy

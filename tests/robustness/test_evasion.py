@@ -1,6 +1,5 @@
 """robustness.evasion: findings, metrics and charts, masking, EOT, defaults, skipping."""
 
-import importlib.util
 import math
 
 import numpy as np
@@ -14,9 +13,6 @@ from aiarmor.data.dataset import Dataset
 from aiarmor.robustness.evasion import EvasionCheck, default_epsilons
 from aiarmor.robustness.threat import Norm
 from aiarmor.targets import SklearnTarget, TorchTarget
-
-HAS_SQUARE = importlib.util.find_spec("aiarmor.robustness.attacks.square") is not None
-HAS_HSJ = importlib.util.find_spec("aiarmor.robustness.attacks.hopskipjump") is not None
 
 
 class Quantized(torch.nn.Module):
@@ -166,14 +162,11 @@ def test_black_box_targets(setup):
     clf = LogisticRegression().fit(data.x, data.y)
     report = audit(SklearnTarget(clf), data, checks=["robustness.evasion"], budget="quick")
     result = report.check("robustness.evasion")
-    if HAS_SQUARE:
-        assert result.status in (CheckStatus.PASSED, CheckStatus.FAILED), result.reason
-        assert math.isnan(result.metrics["masking.zero_gradients"])  # white-box tests skipped
-    else:
-        assert result.status is CheckStatus.SKIPPED and "Square" in result.reason
+    assert result.status in (CheckStatus.PASSED, CheckStatus.FAILED), result.reason
+    assert math.isnan(result.metrics["masking.zero_gradients"])  # white-box tests skipped
 
 
-def test_label_only_targets_need_hopskipjump(setup):
+def test_label_only_targets_run_hopskipjump(setup):
     _, data = setup
 
     class LabelsOnly:
@@ -193,7 +186,7 @@ def test_label_only_targets_need_hopskipjump(setup):
             check_id=EvasionCheck.id,
         )
     )
-    assert (reason is None) if HAS_HSJ else "HopSkipJump" in reason
+    assert reason is None
 
 
 def test_bad_norm_is_an_error(setup):

@@ -63,6 +63,8 @@ _FMN = {"quick": (50, 40), "standard": (100, 100), "thorough": (None, 200)}
 """(clean-correct points FMN runs on (None: all), FMN steps) per budget."""
 _SQUARE_QUERIES = {"quick": 300, "standard": 1000, "thorough": 5000}
 """Square's query budget per point and epsilon (black-box targets, and ``thorough``)."""
+_HSJ_QUERIES = {"quick": 1000, "standard": 2500, "thorough": 10000}
+"""HopSkipJump's query budget per point and epsilon (label-only targets)."""
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, message)``."""
@@ -231,7 +233,7 @@ def ensemble(target: Any, budget: str, eot_samples: int = 1) -> tuple[Attack, ..
             attacks = (*attacks, square)
         return tuple(_with_eot(a, eot_samples) for a in attacks)
     kind = "square" if isinstance(target, ScoreTarget) else "hopskipjump"
-    attack = black_box_attack(kind, _SQUARE_QUERIES[budget])
+    attack = black_box_attack(kind, (_SQUARE_QUERIES if kind == "square" else _HSJ_QUERIES)[budget])
     if attack is None:
         raise ConfigError(
             f"the target has no gradients and the {kind} attack is not available "
@@ -249,7 +251,7 @@ def black_box_attack(kind: str, queries: int) -> Attack | None:
     if kind == "square":
         attack: Attack = module.Square(n_queries=queries)
     else:
-        attack = module.HopSkipJump()
+        attack = module.HopSkipJump(max_queries=queries)
     return attack
 
 
