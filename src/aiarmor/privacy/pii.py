@@ -20,6 +20,7 @@ import pandas as pd
 
 from aiarmor.core.errors import ConfigError, DataError
 from aiarmor.privacy.pii_patterns import (
+    CONTEXT,
     IBAN_SHAPE,
     Entity,
     cards,
@@ -60,7 +61,8 @@ class Recogniser:
     entity: Entity
     """What it finds."""
     prefilter: re.Pattern[str]
-    """A cheap pattern every text holding the entity matches (run vectorised first)."""
+    """A cheap pattern every text holding the entity matches (run vectorised over a column's
+    distinct values first, so it must also be valid in RE2, the engine of Arrow strings)."""
     find: Finder
     """``find(text, hinted)`` yields the validated matches; ``hinted`` is the column context."""
 
@@ -68,13 +70,13 @@ class Recogniser:
 RECOGNISERS: dict[Entity, Recogniser] = {
     r.entity: r
     for r in (
-        Recogniser(Entity.EMAIL, re.compile(r"@"), emails),
-        Recogniser(Entity.CARD, re.compile(r"\d{4}"), cards),
-        Recogniser(Entity.IBAN, re.compile(r"[A-Z]{2}\d\d"), ibans),
-        Recogniser(Entity.SSN, re.compile(r"\d{3}"), ssns),
-        Recogniser(Entity.NINO, re.compile(r"[A-Z]{2} ?\d\d"), ninos),
-        Recogniser(Entity.IP, re.compile(r"\d\.\d|:"), ips),
-        Recogniser(Entity.PHONE, re.compile(r"\d{3}"), phones),
+        Recogniser(Entity.EMAIL, re.compile(r"[\w.%+-]@[A-Za-z0-9-]+\."), emails),
+        Recogniser(Entity.CARD, re.compile(r"\d(?:[ -]?\d){12}"), cards),
+        Recogniser(Entity.IBAN, re.compile(r"[A-Z]{2}\d\d ?[A-Z0-9]{4}"), ibans),
+        Recogniser(Entity.SSN, re.compile(r"\d{3}[- ]?\d\d[- ]?\d{4}"), ssns),
+        Recogniser(Entity.NINO, re.compile(r"[A-Z]{2} ?\d\d ?\d\d ?\d\d ?[A-D]"), ninos),
+        Recogniser(Entity.IP, re.compile(r"\d\.\d+\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f:]*:"), ips),
+        Recogniser(Entity.PHONE, re.compile(r"\d(?:[ ().-]{0,2}\d){6}"), phones),
         Recogniser(Entity.DOB, re.compile(r"\d{4}"), dobs),
     )
 }
@@ -294,14 +296,16 @@ def scan_column(name: str, series: pd.Series[Any], entities: Sequence[Entity]) -
     entities = [e for e in entities if e not in ruled_out]
     live = {e: values.str.contains(RECOGNISERS[e].prefilter, regex=True).to_numpy()
             for e in entities}  # fmt: skip
-    if Entity.DOB in live and Entity.DOB not in hints:
-        live[Entity.DOB] = live[Entity.DOB] & values.str.contains(r"[A-Za-z]").to_numpy()
+    if Entity.DOB in live and Entity.DOB not in hints:  # birth dates need a keyword here
+        keyword = values.str.contains(CONTEXT[Entity.DOB].pattern, case=False).to_numpy()
+        live[Entity.DOB] = live[Entity.DOB] & keyword
     found: dict[Entity, dict[int, list[str]]] = {e: {} for e in entities}
     any_live = np.logical_or.reduce(list(live.values())) if live else np.zeros(0, bool)
-    for i in np.flatnonzero(any_live):
+    texts = values.tolist()
+    for i in np.flatnonzero(any_live).tolist():
         active = [e for e, on in live.items() if on[i]]
-        for entity, matches in find_entities(values.iat[i], hints, active).items():
-            found[entity][int(i)] = matches
+        for entity, matches in find_entities(texts[i], hints, active).items():
+            found[entity][i] = matches
     weights = counts.to_numpy()
     return [_column_hit(name, e, found[e], weights, len(series)) for e in entities if found[e]]
 
@@ -312,7 +316,7 @@ def _column_hit(
     idx = sorted(found)
     distinct = {v for i in idx for v in found[i]}
     examples: list[str] = []
-    for i in idx:
+    for i in idx[:500]:  # the first distinct masked forms; equal masks are common
         masked = mask(entity, found[i][0])
         if masked not in examples:
             examples.append(masked)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aiarmor.privacy.pii_patterns import CONTEXT, Entity, in_context, name_tokens, only_digits
+from aiarmor.privacy.pii_patterns import Entity, in_context, name_tokens, only_digits
 
 # --------------------------------------------------------------------------- phones
 _E164 = re.compile(r"(?<![\w+])(?<!\d[ .-])(?:\+|00)[1-9][0-9 ().-]{6,20}\d(?![\w-]|\.\d)")
@@ -84,9 +84,6 @@ def phones(text: str, hinted: bool) -> Iterator[str]:
         if _nanp_ok(m.group(1) or m.group(2), m.group(4)):
             taken.append(m.span())
             yield m.group(0)
-    context = hinted or CONTEXT[Entity.PHONE].search(text.lower()) is not None
-    if not context:
-        return
     for pattern in (_NATIONAL, _BARE):
         for m in pattern.finditer(text):
             if any(s <= m.start() < e for s, e in taken):
