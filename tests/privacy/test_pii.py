@@ -301,3 +301,28 @@ def test_dataset_keeps_the_table_row_aligned(tmp_path):
     assert sub.table is not None and sub.table["email"].tolist()[0] == PLANTED["email"]
     with pytest.raises(DataError, match="rows"):
         Dataset(x=ds.x, y=ds.y, table=ds.table.iloc[:3])
+
+
+def test_aiarmor_audit_cli_runs_the_check_on_csv_tables(tmp_path, monkeypatch, capsys):
+    from aiarmor.cli.main import main
+
+    _table(seed=0).to_csv(tmp_path / "train.csv", index=False)
+    _table(seed=1).to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "model.py").write_text(
+        "import numpy as np\n\ndef build():\n    return lambda x: np.full((len(x), 2), 0.5)\n"
+    )
+    args = ["audit", "--model", f"{tmp_path / 'model.py'}:build", "--n-classes", "2",
+            "--data", tmp_path / "test.csv", "--train", tmp_path / "train.csv",
+            "--label", "label", "--checks", "privacy.pii", "--out", tmp_path / "out"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["aiarmor", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1, captured.err  # high-severity card/SSN/IBAN findings
+    written = [p for p in (tmp_path / "out").iterdir() if p.is_file()]
+    assert {p.suffix for p in written} >= {".json", ".html", ".sarif", ".xml"}
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert not [v for v in PLANTED.values() if v in text], path
+    for value in PLANTED.values():
+        assert value not in captured.out + captured.err
