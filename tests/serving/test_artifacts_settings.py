@@ -138,6 +138,7 @@ class Verdict:
     score: float
     flagged: bool
     reason: str
+    action: str
 
 
 @dataclass
@@ -146,18 +147,22 @@ class FlagAfter:
 
     name: str
     n: int
+    action: str = "log"
     seen: int = 0
 
     def observe(self, identity, model, x):
         self.seen += 1
         flagged = self.seen >= self.n
-        return Verdict(self.name, float(self.seen), flagged, "many near-duplicates")
+        return Verdict(self.name, float(self.seen), flagged, "near-duplicates", self.action)
 
 
 @pytest.mark.parametrize(("action", "second"), [("log", 200), ("alert", 200),
                                                   ("throttle", 429), ("block", 403)])  # fmt: skip
 def test_detector_actions(make_client, action, second):
-    c = make_client(detectors=[FlagAfter("pattern", 2)], detection={"action": action})
+    # the detector's own action, or the gateway's per-detector override
+    detector = FlagAfter("pattern", 2, action=action if action != "block" else "log")
+    overrides = {"actions": {"pattern": "block"}} if action == "block" else {}
+    c = make_client(detectors=[detector], detection=overrides)
     key = c.key(["predict"])
     assert c.predict(key, X.tolist()).status_code == 200
     assert c.predict(key, X.tolist()).status_code == second

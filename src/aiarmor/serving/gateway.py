@@ -265,7 +265,8 @@ class Gateway:
             scores[verdict.name] = float(verdict.score)
             if not verdict.flagged:
                 continue
-            act = self.detection.actions.get(verdict.name, self.detection.action)
+            act = self.detection.actions.get(verdict.name) or getattr(verdict, "action", "alert")
+            act = act if act in _SEVERITY else "block"  # an unknown action fails closed
             self.metrics.alerts.labels(verdict.name, act).inc()
             level = logging.WARNING if act != "log" else logging.INFO
             log.log(

@@ -169,9 +169,8 @@ class LimitSettings(_Strict):
 class DetectionSettings(_Strict):
     """Runtime detectors and what to do when one flags an identity."""
 
-    action: Literal["log", "alert", "throttle", "block"] = "alert"
     actions: dict[str, Literal["log", "alert", "throttle", "block"]] = {}
-    """Per-detector override of ``action``, by detector name."""
+    """Override, by detector name, of the action the detector's own config sets."""
     throttle_seconds: float = Field(default=60.0, gt=0)
     config: dict[str, Any] = {}
     """Passed unchanged to ``aiarmor.serving.detect.build_detectors``."""
