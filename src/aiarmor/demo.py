@@ -25,6 +25,7 @@ from aiarmor.core.policy import Policy
 from aiarmor.core.report import Report
 from aiarmor.data.dataset import Dataset
 from aiarmor.data.demo import load_digits_demo
+from aiarmor.privacy.recipes import attach_recipe
 from aiarmor.targets.torch_target import TorchTarget
 
 SCENARIOS = ("digits", "credit")
@@ -73,6 +74,11 @@ def train_classifier(
     return model.eval()
 
 
+def train_recipe(x: np.ndarray, y: np.ndarray, seed: int) -> nn.Module:
+    """The demo's training recipe as a ``train_fn`` (reference models for RMIA and LiRA)."""
+    return train_classifier(build_model(), Dataset(x=x, y=y, name="reference"), seed=seed)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoRun:
     """What the demo produced."""
@@ -114,6 +120,7 @@ def run_demo(
     for split, ds in (("train", train), ("test", test)):
         np.savez_compressed(paths[split], x=ds.x, y=ds.y)
     target = TorchTarget(model, n_classes=10, bounds=(0.0, 1.0), name="demo CNN (digits)")
+    attach_recipe(target, train_recipe)  # RMIA/LiRA retrain it the same way
     report = audit(
         target,
         test,

@@ -113,8 +113,9 @@ class Chart:
     title: str
     """Chart title."""
     kind: str
-    """``"bar"``, ``"line"``, ``"reliability"`` (a calibration diagram with the diagonal) or
-    ``"heatmap"`` (an image: one series per row, its y values the pixels)."""
+    """``"bar"``, ``"line"``, ``"reliability"`` (a calibration diagram with the diagonal),
+    ``"heatmap"`` (an image: one series per row, its y values the pixels) or ``"roc"`` (ROC
+    curves on log-log axes, to read true-positive rates at low false-positive rates)."""
     series: tuple[Series, ...]
     """The data."""
     x_label: str = ""

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # matplotlib is imported on first render: JSON/SARIF users ne
     from matplotlib.axes import Axes
     from matplotlib.typing import RcKeyType
 
-KINDS = ("bar", "line", "reliability", "heatmap")
+KINDS = ("bar", "line", "reliability", "heatmap", "roc")
 """Chart kinds this module can draw."""
 
 _SVG_NS = "http://www.w3.org/2000/svg"
@@ -219,6 +219,25 @@ def _draw_reliability(ax: Axes, series: Sequence[Series]) -> None:
     ax.set_ylim(0, 1)
 
 
+def _draw_roc(ax: Axes, series: Sequence[Series]) -> None:
+    """ROC curves on log-log axes from 1e-4 (zeros cannot be drawn and are left out)."""
+    for i, s in enumerate(series):
+        pts = [(x, y) for x, y in zip(_numbers(s.x), _finite(s.y), strict=True) if x > 0 < y]
+        dashed = i == len(series) - 1 and s.name == "random guess"
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            label=s.name,
+            color="#94a3b8" if dashed else _PALETTE[i % len(_PALETTE)],
+            linestyle="--" if dashed else "-",
+            linewidth=1 if dashed else 1.6,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1e-4, 1)
+    ax.set_ylim(1e-4, 1)
+
+
 def _draw_heatmap(ax: Axes, series: Sequence[Series]) -> None:
     """One series per image row (y are the pixel values); drawn as cells, no ticks."""
     grid = [_finite(s.y) for s in series]
@@ -238,6 +257,7 @@ _DRAW = {
     "line": _draw_line,
     "reliability": _draw_reliability,
     "heatmap": _draw_heatmap,
+    "roc": _draw_roc,
 }
 
 
