@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from aiarmor import audit
 from aiarmor.core.errors import ConfigError, DataError
@@ -141,6 +143,12 @@ def test_column_scan_agrees_with_cell_by_cell_recognition():
 )
 def test_masking(entity, value, masked):
     assert mask(entity, value) == masked
+
+
+@given(st.sampled_from(list(Entity)), st.text(alphabet="0123456789ABCXYZ -./@", min_size=6))
+def test_masking_never_returns_the_value_itself(entity, value):
+    assume(sum(ch.isalnum() for ch in value) >= 6 and value.count("@") <= 1)
+    assert value not in mask(entity, value)
 
 
 def test_scan_counts_rows_and_distinct_values_per_column():

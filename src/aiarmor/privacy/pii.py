@@ -179,7 +179,7 @@ def mask(entity: Entity, value: str) -> str:
         return f"{_first(local)}***@{_first(labels[0])}***.{labels[-1]}"
     if entity is Entity.IP:
         sep = ":" if ":" in value else "."
-        head = value.split(sep)[0] or sep
+        head = value.split(sep)[0][:4] or sep
         return head + (":*:*" if sep == ":" else ".*.*.*")
     keep = {Entity.CARD: (0, 4), Entity.IBAN: (2, 2), Entity.SSN: (0, 2), Entity.NINO: (2, 0),
             Entity.PHONE: (0, 2)}.get(entity, (0, 0))  # fmt: skip

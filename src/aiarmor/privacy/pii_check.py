@@ -101,7 +101,7 @@ class PiiCheck(Check):
         Param("max_rows", int, None, "Rows scanned per column; longer columns are sampled "
               "(default by budget: 20k quick, 100k standard, 1M thorough).", min=1),
     )  # fmt: skip
-    metrics = ("columns_scanned", "rows_scanned", "columns_with_pii", "rows.*")
+    metrics = ("columns_scanned", "rows_scanned", "cells_scanned", "columns_with_pii", "rows.*")
 
     def applicable(self, ctx: CheckContext) -> str | None:
         """Needs a table with text columns (or text-valued sensitive attributes)."""
@@ -116,7 +116,7 @@ class PiiCheck(Check):
         entities = parse_entities(ctx.params["entities"])
         cap = ctx.params["max_rows"] or _ROW_CAP[ctx.budget]
         hits: list[tuple[str, ColumnPii]] = []
-        metrics = {"columns_scanned": 0.0, "rows_scanned": 0.0}
+        metrics = {"columns_scanned": 0.0, "rows_scanned": 0.0, "cells_scanned": 0.0}
         sets = [("train", ctx.train), ("data", ctx.data)]
         for n, (which, ds) in enumerate(s for s in sets if s[1] is not None):
             ctx.report(n, 2, f"scanning {which}")
@@ -124,7 +124,8 @@ class PiiCheck(Check):
                            seed=int(ctx.rng().integers(2**31)))  # fmt: skip
             hits += [(which, h) for h in rep.hits]
             metrics["columns_scanned"] += len(rep.columns_scanned)
-            metrics["rows_scanned"] += rep.rows_scanned * len(rep.columns_scanned)
+            metrics["rows_scanned"] += rep.rows_scanned
+            metrics["cells_scanned"] += rep.rows_scanned * len(rep.columns_scanned)
         metrics["columns_with_pii"] = float(len({(w, h.column) for w, h in hits}))
         for e in entities:
             metrics[f"rows.{e.value}"] = float(sum(h.rows for _, h in hits if h.entity is e))
