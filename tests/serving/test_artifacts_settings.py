@@ -173,3 +173,17 @@ def test_detector_actions(make_client, action, second):
     if action == "alert":
         metrics = c.http.get("/metrics", headers={"Authorization": f"Bearer {c.admin_key}"}).text
         assert 'aiarmor_detector_flags_total{action="alert",detector="pattern"} 1.0' in metrics
+
+
+def test_the_documented_example_config_is_valid():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "serving.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert example is not None
+    settings = parse_settings(tomllib.loads(example.group(1)), base_dir=Path("/srv/gateway"))
+    assert [m.name for m in settings.models] == ["digits", "credit"]
+    assert settings.models[0].policy_for("partner").label_only
+    assert settings.models[0].policy_for("nobody").top_k == 1
