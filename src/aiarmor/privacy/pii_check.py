@@ -51,6 +51,13 @@ _ROW_CAP = {Budget.QUICK: 20_000, Budget.STANDARD: DEFAULT_MAX_ROWS, Budget.THOR
 """Rows scanned per column by budget when the policy does not set ``max_rows``."""
 
 
+_TABLE = {"train": "training", "data": "held-out"}
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def dataset_columns(ds: Any) -> dict[str, Any]:
     """The raw columns of a Dataset: its table, else its text-valued sensitive attributes."""
     table = getattr(ds, "table", None)
@@ -140,12 +147,15 @@ class PiiCheck(Check):
         if not hits:
             return None
         rows = sum(h.rows for _, h in hits)
-        where = ", ".join(f"{w}:{h.column} ({h.rows} rows)" for w, h in hits[:10])
+        tables = " and ".join(_TABLE[w] for w in dict.fromkeys(w for w, _ in hits))
+        where = "; ".join(f"{_TABLE[w]} column {h.column!r}: {_rows(h.rows)} "
+                          f"({h.distinct} distinct)" for w, h in hits[:10])  # fmt: skip
         return self.finding(
             _SEVERITY[entity],
-            f"{_NAMES[entity]} in {len(hits)} column(s) of the data ({rows} rows)",
-            f"{_NAMES[entity]} were found in {where}. Models can memorize and leak such "
-            "identifiers, and they make the data and model regulated personal data.",
+            f"{_NAMES[entity]} in {len(hits)} column(s) of the {tables} data ({_rows(rows)})",
+            f"{_NAMES[entity]} found in the {where}. Models can memorize and leak such "
+            "identifiers, and they make the data and the model regulated personal data. "
+            "Evidence shows masked examples only.",
             _FIX[entity],
             evidence={"entity": entity.value,
                       "columns": [{"dataset": w} | h.to_dict() for w, h in hits]},
