@@ -2,18 +2,25 @@
 ``standard`` robustness evaluation vs torchattacks' AutoAttack (standard version).
 
     # peers live in their own virtualenv (never in the project's), aiarmor installed editable:
-    python3.11 -m venv /work/bench-venv
-    /work/bench-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /work/bench-venv/bin/pip install torchattacks==3.5.1 adversarial-robustness-toolbox==1.20.1
-    /work/bench-venv/bin/pip install -e .
+    python3.11 -m venv /work/bench-venvs/evasion
+    /work/bench-venvs/evasion/bin/pip install torch==2.14.1 torchvision==0.29.1
+    /work/bench-venvs/evasion/bin/pip install torchattacks==3.5.1 \
+        adversarial-robustness-toolbox==1.20.1 packaging
+    /work/bench-venvs/evasion/bin/pip install --no-deps -e .    # keeps torch 2.14.1, then
+    /work/bench-venvs/evasion/bin/pip install pandas skops safetensors typer rich jinja2 \
+        matplotlib jsonschema py7zr cryptography fairlearn captum
     apt-get install dataset-fashion-mnist          # real data: /usr/share/datasets/fashion-mnist
-    /work/bench-venv/bin/python bench/bench_evasion.py            # about 30-40 min on 2 cores
+    /work/bench-venvs/evasion/bin/python bench/bench_evasion.py          # 30-40 min on 2 cores
+    /work/bench-venvs/evasion/bin/python bench/bench_evasion.py --quick  # about a third
 
 Everything runs in one process on the same model, data, epsilon, step size and random start,
 so the ratios are comparable within a run (absolute seconds are not comparable across runs on
-these shared machines). Two small CNNs are trained on Fashion-MNIST (and cached): a plain one,
-and one adversarially trained with PGD (Madry et al., ICLR 2018; eps 0.1, 3 steps). Without
-the peers installed (e.g. in the project's venv) their rows print ``n/a``.
+these shared machines). Two small CNNs are trained on Fashion-MNIST (and cached as
+safetensors): a plain one, and one adversarially trained with aiarmor's own
+``aiarmor.robustness.hardening.adversarial_training`` (PGD-AT, Madry et al., ICLR 2018; eps 0.1,
+3 steps of eps/2). Without the peers installed (e.g. in the project's venv) their rows print
+``n/a``. ``--quick`` (200 PGD points, 300 AutoAttack points, one repeat, 20,000 training
+images) takes about a third of the time.
 
 * PGD-Linf with k = 10 and 40 steps (step 2.5 eps / k, random start): wall time and robust
   accuracy of ours, torchattacks' ``PGD`` and ART's ``ProjectedGradientDescent``, and the
@@ -45,6 +52,7 @@ from torch import nn
 from aiarmor.robustness.attacks.base import run_attack
 from aiarmor.robustness.attacks.pgd import PGD
 from aiarmor.robustness.evaluation import evaluate_robustness, wilson_interval
+from aiarmor.robustness.hardening import adversarial_training
 from aiarmor.robustness.threat import Norm, ThreatModel
 from aiarmor.targets import TorchTarget
 
@@ -72,48 +80,46 @@ def build_cnn() -> nn.Module:
 
 
 def train(x: torch.Tensor, y: torch.Tensor, *, epochs: int, adv_eps: float | None) -> nn.Module:
-    """Adam + cross-entropy; with ``adv_eps``, PGD adversarial training (3 steps, eps/2)."""
+    """Adam + cross-entropy; with ``adv_eps``, aiarmor's PGD-AT (3 steps of eps/2)."""
+    if adv_eps is not None:
+        result = adversarial_training(
+            build_cnn(), x, y, method="pgd", epsilon=adv_eps, steps=3, rel_stepsize=0.5,
+            epochs=epochs, batch_size=128, lr=1e-3, seed=0,
+            progress=lambda s: print(f"  [AT epoch {s.epoch}: train clean {s.clean_accuracy:.1%}"
+                                     f", robust {s.robust_accuracy:.1%}, {s.seconds:.0f} s]",
+                                     flush=True),
+        )  # fmt: skip
+        return result.model
     torch.manual_seed(0)
     model = build_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     for _ in range(epochs):
         for idx in torch.randperm(len(y), generator=gen).split(128):
-            xb, yb = x[idx], y[idx]
-            if adv_eps is not None:
-                xb = _pgd_train(model, xb, yb, adv_eps)
             model.train()
             opt.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(xb), yb).backward()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
     return model.eval()
 
 
-def _pgd_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    model.eval()
-    adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
-    for _ in range(3):
-        adv.requires_grad_(True)
-        loss = nn.functional.cross_entropy(model(adv), y)
-        (grad,) = torch.autograd.grad(loss, adv)
-        adv = torch.min(torch.max(adv.detach() + eps / 2 * grad.sign(), x - eps), x + eps)
-        adv = adv.clamp(0, 1)
-    return adv.detach()
+def cached_model(
+    cache: Path, name: str, adv_eps: float | None, epochs: int, n_train: int
+) -> nn.Module:
+    """Train once on the first ``n_train`` training images, then reload the safetensors."""
+    from safetensors.torch import load_file, save_file
 
-
-def cached_model(cache: Path, name: str, adv_eps: float | None, epochs: int) -> nn.Module:
-    """Train once, then reload the saved state dict (weights only)."""
-    path = cache / f"{name}.pt"
+    path = cache / f"{name}-{n_train}-{epochs}.safetensors"
     model = build_cnn()
     if path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
+        model.load_state_dict(load_file(str(path)))
         return model.eval()
     x, y = load_fashion("train")
     t0 = time.perf_counter()
-    model = train(x, y, epochs=epochs, adv_eps=adv_eps)
-    print(f"[trained {name} in {time.perf_counter() - t0:.0f} s]")
+    model = train(x[:n_train], y[:n_train], epochs=epochs, adv_eps=adv_eps)
+    print(f"[trained {name} on {min(n_train, len(y))} images in {time.perf_counter() - t0:.0f} s]")
     cache.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     return model
 
 
@@ -235,14 +241,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-pgd", type=int, default=500, help="points for the PGD table")
     parser.add_argument("--n-aa", type=int, default=1000, help="points for the AutoAttack table")
+    parser.add_argument("--n-train", type=int, default=60000, help="training images per model")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/aiarmor-bench"))
     parser.add_argument("--skip-aa", action="store_true", help="skip AutoAttack (slow)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer points: 200 PGD, 300 AutoAttack, 1 repeat, 20k training "
+                             "images (about a third of the full run)")  # fmt: skip
     args = parser.parse_args()
+    if args.quick:
+        args.n_pgd, args.n_aa, args.repeats, args.n_train = 200, 300, 1, 20000
     torch.set_num_threads(args.threads)
-    plain = cached_model(args.cache, "fashion_cnn", None, epochs=3)
-    robust = cached_model(args.cache, "fashion_cnn_pgd_at", 0.1, epochs=3)
+    plain = cached_model(args.cache, "fashion_cnn", None, epochs=3, n_train=args.n_train)
+    robust = cached_model(args.cache, "fashion_cnn_pgd_at", 0.1, epochs=3, n_train=args.n_train)
     for p in (*plain.parameters(), *robust.parameters()):
         p.requires_grad_(False)
     xt, yt = load_fashion("test")
