@@ -76,3 +76,15 @@ def test_clean_digits_raise_no_finding(digits):
     out = _run(digits)
     assert out.findings == ()
     assert out.metrics["issue_rate"] < 0.05
+
+
+def test_skewed_priors_with_accidental_noise_are_not_called_targeted():
+    # binary, 3:1 classes, overlapping blobs: most errors carry the majority label, as on UCI
+    # Adult; that is the priors at work, not a targeted flip (lift below min_lift)
+    rng = np.random.default_rng(1)
+    y = (rng.random(2000) < 0.25).astype(np.int64)
+    x = (rng.normal(size=(2000, 2)) + 1.2 * y[:, None]).astype(np.float32)
+    out = _run(Dataset(x=x, y=y, name="skewed"), max_issue_rate=0.0)
+    assert out.metrics["top_pair_share"] >= 0.5  # the old rule would have said "targeted"
+    assert out.metrics["top_pair_lift"] < 1.5
+    assert [f.severity for f in out.findings] == [Severity.MEDIUM]

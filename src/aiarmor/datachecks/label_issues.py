@@ -82,10 +82,15 @@ class LabelIssuesCheck(Check):
         Mislabeled data degrades every model trained on it, and label flipping is the
         cheapest data-poisoning attack (and the relabeling half of a backdoor). Flips that
         concentrate on one (given -> suggested) pair look targeted rather than accidental.
+        "Concentrate" is measured against accidental noise: if errors hit each class in
+        proportion to its size and spread evenly over the other classes, pair (a, b) holds
+        p_a / (K - 1) of them; the lift is the observed share over that. (Without the lift, a
+        binary task with a 3:1 class ratio, such as UCI Adult, looks "targeted" by its priors.)
 
     Findings: an issue rate above ``max_issue_rate`` (medium), and one (given, suggested) pair
-    holding at least ``targeted_share`` of the issues while above the rate (high: a targeted
-    flip). Evidence lists the worst rows by index so they can be reviewed or removed.
+    holding at least ``targeted_share`` of the issues and ``min_lift`` times its share under
+    accidental noise, while above the rate (high: a targeted flip). Evidence lists the worst
+    rows by index so they can be reviewed or removed.
 
     Standards: MITRE ATLAS AML.T0020 (Poison Training Data), OWASP ML02 (Data Poisoning
     Attack), NIST AI RMF MEASURE 2.5.
@@ -101,9 +106,13 @@ class LabelIssuesCheck(Check):
         Param("targeted_share", float, 0.5,
               "Share of the issues in one (given, suggested) pair that reads as targeted.",
               min=0.0, max=1.0),
+        Param("min_lift", float, 1.5,
+              "How many times its accidental-noise share the targeted pair must hold.",
+              min=1.0),
         Param("folds", int, 5, "Cross-validation folds.", min=2, max=20),
     )  # fmt: skip
-    metrics = ("n_examined", "n_issues", "issue_rate", "top_pair_share", "issues.*")
+    metrics = ("n_examined", "n_issues", "issue_rate", "top_pair_share", "top_pair_lift",
+               "issues.*")  # fmt: skip
 
     def applicable(self, ctx: CheckContext) -> str | None:
         """Needs at least two classes with a few samples each."""
@@ -125,7 +134,8 @@ class LabelIssuesCheck(Check):
         pairs = _pairs(ds.y[found.index], found.suggested)
         share = max(pairs.values()) / len(found.index) if pairs else 0.0
         metrics = {"n_examined": float(len(ds)), "n_issues": float(len(found.index)),
-                   "issue_rate": len(found.index) / len(ds), "top_pair_share": share}  # fmt: skip
+                   "issue_rate": len(found.index) / len(ds), "top_pair_share": share,
+                   "top_pair_lift": _lift(pairs, ds.y, ds.n_classes)}  # fmt: skip
         for cls in range(ds.n_classes):
             metrics[f"issues.class_{cls}"] = float((ds.y[found.index] == cls).sum())
         findings = self._findings(metrics, pairs, found, rows, ds, which, ctx)
@@ -147,7 +157,8 @@ class LabelIssuesCheck(Check):
         remedy = ("Review the listed rows; relabel or remove confirmed issues and retrain "
                   "(aiarmor harden sanitize); trace where the labels came from.")  # fmt: skip
         (a, b), top = max(pairs.items(), key=lambda kv: kv[1])
-        if m["top_pair_share"] >= ctx.params["targeted_share"]:
+        targeted = m["top_pair_lift"] >= ctx.params["min_lift"]
+        if targeted and m["top_pair_share"] >= ctx.params["targeted_share"]:
             return [self.finding(
                 Severity.HIGH,
                 f"Targeted label flipping suspected: {top} samples labeled {a} look like {b}",
@@ -165,6 +176,16 @@ class LabelIssuesCheck(Check):
             "out-of-sample predictions (confident learning).",
             remedy, evidence=evidence,
         )]  # fmt: skip
+
+
+def _lift(pairs: dict[tuple[int, int], int], y: np.ndarray, n_classes: int) -> float:
+    """The top pair's share of the issues over its share if the noise were accidental."""
+    if not pairs or n_classes < 2:
+        return 0.0
+    (a, _), top = max(pairs.items(), key=lambda kv: kv[1])
+    prior = float(np.mean(y == a))
+    expected = prior / (n_classes - 1)
+    return (top / sum(pairs.values())) / expected if expected > 0 else 0.0
 
 
 def _pairs(given: np.ndarray, suggested: np.ndarray) -> dict[tuple[int, int], int]:
