@@ -109,6 +109,9 @@ class EvasionCheck(Check):
         """White-box needs gradients; otherwise Square (scores) or HopSkipJump (labels)."""
         if str(ctx.params["norm"]).lower() not in ("linf", "l2"):
             raise CheckError(f"norm must be linf or l2, got {ctx.params['norm']!r}")
+        mixed = _mixed_scales(ctx.target, ctx.data.x, ctx.params["epsilons"])
+        if mixed is not None:
+            return mixed
         if isinstance(ctx.target, DifferentiableTarget):
             return None
         if isinstance(ctx.target, ScoreTarget):
@@ -211,6 +214,31 @@ def _sample(ctx: CheckContext) -> tuple[torch.Tensor, torch.Tensor]:
     rows = np.sort(ctx.rng().choice(len(ctx.data), min(n, len(ctx.data)), replace=False))
     x = torch.from_numpy(np.ascontiguousarray(ctx.data.x[rows], dtype=np.float32))
     return x, torch.from_numpy(np.asarray(ctx.data.y[rows], dtype=np.int64))
+
+
+_SCALE_SPREAD = 100.0
+"""Ratio of the widest to the median feature range beyond which one epsilon is meaningless."""
+
+
+def _mixed_scales(target: Any, x: np.ndarray, epsilons: Any) -> str | None:
+    """A reason to skip when features live on scales so different that no common epsilon fits.
+
+    Without declared bounds or a policy grid, the default epsilons are fractions of the data's
+    range; on raw tabular data (ages next to incomes next to category codes) that range is set
+    by one feature, so the budget would be huge for the others and the result meaningless.
+    """
+    if getattr(target, "bounds", None) is not None or epsilons:
+        return None
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    ranges = flat.max(axis=0) - flat.min(axis=0)
+    ranges = ranges[ranges > 0]
+    if ranges.size < 2 or ranges.max() <= _SCALE_SPREAD * float(np.median(ranges)):
+        return None
+    return (
+        f"the features are on very different scales (ranges {float(np.median(ranges)):.3g} "
+        f"to {float(ranges.max()):.3g}), so no single epsilon is meaningful: scale the inputs "
+        "and give --bounds, or set epsilons for this check in the policy"
+    )
 
 
 def _bounds(target: Any, x: np.ndarray) -> tuple[float, float]:
