@@ -214,23 +214,36 @@ def _answers(target: Target, x: np.ndarray) -> np.ndarray:
 
 
 def _distill(x: np.ndarray, soft: np.ndarray, ctx: CheckContext, budget: int) -> nn.Module:
-    """A small MLP trained on the answers with soft cross-entropy (deterministic)."""
+    """A small MLP trained on the answers with soft cross-entropy (deterministic).
+
+    The inputs are standardized with the queries' own mean and spread first, as any attacker
+    would do: raw tabular features (ages beside incomes) would otherwise stall the training
+    and understate the risk.
+    """
     d, k = int(np.prod(x.shape[1:])), soft.shape[1]
-    xt = torch.from_numpy(x.reshape(len(x), d).astype(np.float32))
+    flat = x.reshape(len(x), d).astype(np.float32)
+    xt = torch.from_numpy(flat)
     yt = torch.from_numpy(soft.astype(np.float32))
+    scale = nn.Linear(d, d)
+    with torch.no_grad():
+        std = torch.from_numpy(flat.std(axis=0)).clamp_min(1e-6)
+        scale.weight.copy_(torch.diag(1.0 / std))
+        scale.bias.copy_(-torch.from_numpy(flat.mean(axis=0)) / std)
+    scale.requires_grad_(False)
     with torch.random.fork_rng():
         torch.manual_seed(ctx.torch_seed() + budget)
-        model = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, k))
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        mlp = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, k))
+        opt = torch.optim.Adam(mlp.parameters(), lr=3e-3)
         gen = torch.Generator().manual_seed(ctx.torch_seed())
+        xs = scale(xt).detach()
         for _ in range(int(ctx.params["epochs"])):
             for idx in torch.randperm(len(xt), generator=gen).split(64):  # type: ignore[no-untyped-call]
                 opt.zero_grad(set_to_none=True)
-                logp = torch.log_softmax(model(xt[idx]), dim=1)
+                logp = torch.log_softmax(mlp(xs[idx]), dim=1)
                 loss = -(yt[idx] * logp).sum(dim=1).mean()
                 loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
-    return model.eval()
+    return nn.Sequential(scale, mlp).eval()
 
 
 def _predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
