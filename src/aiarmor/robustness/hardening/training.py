@@ -23,9 +23,8 @@ loss plus a regularizer. For a loop entirely of one's own, call
 from __future__ import annotations
 
 import copy
-import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -33,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from aiarmor.core.errors import ConfigError, DataError
+from aiarmor.core.errors import ConfigError
+from aiarmor.robustness.hardening._checks import as_tensors, check_labels, check_positive, finite
 from aiarmor.robustness.hardening.inner import (
     METHODS,
     BatchLoss,
@@ -44,7 +44,6 @@ from aiarmor.robustness.hardening.inner import (
     trades_loss,
 )
 from aiarmor.robustness.threat import Norm, ThreatModel
-from aiarmor.targets._common import one_line
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 """Builds the optimizer from the parameters to train."""
@@ -87,7 +86,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if not (_finite(self.epsilon) and self.epsilon > 0):
+        if not (finite(self.epsilon) and self.epsilon > 0):
             raise ConfigError(f"epsilon must be a finite number > 0, got {self.epsilon!r}")
         try:
             lo, hi = (float(b) for b in self.bounds)
@@ -100,12 +99,12 @@ class TrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        _positive("lr", self.lr)
-        _positive("beta", self.beta, allow_zero=True)
-        _positive("weight_decay", self.weight_decay, allow_zero=True)
-        _positive("warmup_epochs", self.warmup_epochs, allow_zero=True)
+        check_positive("lr", self.lr)
+        check_positive("beta", self.beta, allow_zero=True)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("warmup_epochs", self.warmup_epochs, allow_zero=True)
         if self.rel_stepsize is not None:
-            _positive("rel_stepsize", self.rel_stepsize)
+            check_positive("rel_stepsize", self.rel_stepsize)
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be adam, sgd or a callable, got {self.optimizer!r}")
 
@@ -218,12 +217,12 @@ def adversarial_training(
         raise ConfigError("pass either config=TrainingConfig(...) or settings, not both")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"adversarial training needs a torch.nn.Module, got {type(model)}")
-    xt, yt = _tensors(x, y, config.bounds)
+    xt, yt = as_tensors(x, y, config.bounds)
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         trained = _trainable_copy(model)
         device = next((p.device for p in trained.parameters()), torch.device("cpu"))
-        _check_labels(trained, xt[:1].to(device), yt)
+        check_labels(trained, xt[:1].to(device), yt)
         history = _Loop(trained, config, loss_hook, device).run(xt, yt, progress)
     for param in trained.parameters():
         param.requires_grad_(False)
@@ -327,53 +326,6 @@ def _config_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _tensors(
-    x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, bounds: Sequence[float]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x`` as float32 and ``y`` as int64 tensors; DataError on shapes, NaN or bounds."""
-    try:
-        xt = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        yt = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"training data must be numeric arrays: {exc}") from None
-    if not (xt.is_floating_point() or xt.dtype in _INTS) or yt.dtype not in _INTS:
-        raise DataError(f"x must be numeric and y integer labels, got {xt.dtype} and {yt.dtype}")
-    if xt.ndim < 2 or yt.ndim != 1 or len(xt) != len(yt) or len(yt) == 0:
-        raise DataError(
-            f"x must be (n, ...) and y (n,) with n >= 1, got {tuple(xt.shape)} and "
-            f"{tuple(yt.shape)}"
-        )
-    xt = xt.detach().to(torch.float32)
-    if not bool(torch.isfinite(xt).all()):
-        raise DataError("training data x holds NaN or infinite values")
-    lo, hi = bounds
-    if float(xt.min()) < lo - 1e-6 or float(xt.max()) > hi + 1e-6:
-        raise DataError(
-            f"training data lies in {float(xt.min()):g}..{float(xt.max()):g}, outside the "
-            f"bounds {lo:g}..{hi:g}"
-        )
-    if int(yt.min()) < 0:
-        raise DataError("labels must be 0..k-1")
-    return xt, yt.detach().to(torch.int64)
-
-
-_INTS = (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
-
-
-def _check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    """The model must map a sample to ``(1, k)`` logits with every label below ``k``."""
-    try:
-        with torch.no_grad(), eval_mode(model):
-            out = model(x)
-    except Exception as exc:  # arbitrary user model code
-        shape, why = tuple(x.shape[1:]), one_line(exc)
-        raise DataError(f"the model cannot take samples of shape {shape}: {why}") from None
-    if out.ndim != 2 or out.shape[1] < 2:
-        raise DataError(f"the model returned shape {tuple(out.shape)}; expected (n, n_classes)")
-    if int(y.max()) >= out.shape[1]:
-        raise DataError(f"label {int(y.max())} is out of range for {out.shape[1]} classes")
-
-
 def _trainable_copy(model: nn.Module) -> nn.Module:
     """A deep copy in train mode; all parameters trainable when the caller had frozen all
     (as :class:`~aiarmor.targets.TorchTarget` does), else the caller's choice is kept."""
@@ -403,14 +355,3 @@ def _scalar(loss: object) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
         raise ConfigError("loss_hook must return a scalar tensor that requires grad")
     return loss.reshape(())
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive(name: str, value: object, *, allow_zero: bool = False) -> None:
-    ok = _finite(value) and (value >= 0 if allow_zero else value > 0)  # type: ignore[operator]
-    if not ok:
-        raise ConfigError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, "
-                          f"got {value!r}")  # fmt: skip
