@@ -7,6 +7,7 @@ inspects, so any code path that calls pickle/torch/joblib/numpy loading fails th
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import joblib
@@ -15,6 +16,11 @@ import pytest
 import torch
 
 _NO_DESERIALIZATION_DIRS = {"scanning", "regression"}
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one intra-op thread per xdist worker: two workers x two threads on two cores made the
+    # many tiny models of the suite spin-wait on each other (a 100-step MLP fit: 0.8 s vs 14 s)
+    torch.set_num_threads(1)
 
 
 def _refuse(*_args: object, **_kwargs: object) -> None:

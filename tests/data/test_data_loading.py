@@ -269,3 +269,21 @@ def test_parquet_without_pyarrow_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
     with pytest.raises(ConfigError, match="pip install 'aiarmor\\[parquet\\]'"):
         load_dataset(path, label="outcome")
+
+
+def test_free_text_columns_leave_the_features_but_stay_in_the_table(tmp_path):
+    n = 1200
+    frame = pd.DataFrame(
+        {
+            "email": [f"user{i}@example.org" for i in range(n)],
+            "plan": ["a", "b", "c"] * (n // 3),
+            "age": np.arange(n) % 70 + 18,
+            "y": np.arange(n) % 2,
+        }
+    )
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="left out of the model's features.*email"):
+        ds = load_dataset(path, label="y")
+    assert ds.feature_names == ("age", "plan=a", "plan=b", "plan=c")
+    assert ds.table is not None and ds.table["email"].iloc[5] == "user5@example.org"

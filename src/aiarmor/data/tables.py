@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from aiarmor.data._encode import encode_labels, preview, sensitive_values, short
 from aiarmor.data.dataset import Dataset
 
 MAX_CATEGORIES = 1000
-"""A text column with more distinct values than this is refused rather than one-hot encoded."""
+"""A text column with more distinct values than this is left out of the features (with a
+warning) rather than one-hot encoded: it is an identifier or free text (names, e-mail
+addresses, notes), not a category. It stays in ``Dataset.table`` for the data checks."""
 
 
 def read_table(path: Path, kind: str) -> pd.DataFrame:
@@ -127,13 +130,18 @@ def _one_hot(features: pd.DataFrame, source: str) -> pd.DataFrame:
             raise DataError(f"{source}: column {col!r} holds dates or times; convert it first")
         if not pd.api.types.is_numeric_dtype(dtype):
             text_cols.append(col)
-    for col in text_cols:
-        distinct = int(features[col].nunique())
-        if distinct > MAX_CATEGORIES:
-            raise DataError(
-                f"{source}: column {col!r} has {distinct} distinct text values; one-hot "
-                "encoding would make that many features, so drop or encode it first"
-            )
+    free_text = [c for c in text_cols if int(features[c].nunique()) > MAX_CATEGORIES]
+    if free_text:
+        warnings.warn(
+            f"{source}: left out of the model's features (more than {MAX_CATEGORIES} distinct "
+            f"text values, so identifiers or free text): {preview(free_text)}",
+            UserWarning,
+            stacklevel=2,
+        )
+        features = features.drop(columns=free_text)
+        text_cols = [c for c in text_cols if c not in free_text]
+        if features.shape[1] == 0:
+            raise DataError(f"{source}: no feature columns left besides free-text ones")
     if not text_cols:
         return features
     return pd.get_dummies(features, columns=text_cols, prefix_sep="=", dtype=np.float32)
