@@ -9,6 +9,7 @@ import multiprocessing.process
 import os
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -290,20 +291,32 @@ def test_concurrent_appends_from_threads_keep_one_chain(db: tuple[str, str]) -> 
         log.close()
 
 
-def _write_forever(url: str, prefix: str, count: int, fd: int) -> None:
-    """Child process: append, then report the acknowledged seq on ``fd`` (unbuffered)."""
+def _write_forever(url: str, prefix: str, count: int, fd: int, threads: int = 1) -> None:
+    """Child process: ``threads`` threads append (group commit), each acknowledged seq is
+    reported on ``fd`` (unbuffered, one atomic pipe write per line)."""
     log = AuditLog(url, KEY, table_prefix=prefix)
-    i = 0
-    while count < 0 or i < count:
-        seq = log.append(entry(i, detector_scores={"s": i / 7}))
-        os.write(fd, f"{seq}\n".encode())
-        i += 1
+
+    def loop() -> None:
+        i = 0
+        while count < 0 or i < count:
+            seq = log.append(entry(i, detector_scores={"s": i / 7}))
+            os.write(fd, f"{seq}\n".encode())
+            i += 1
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
 
 
-def _writer(db: tuple[str, str], count: int) -> tuple[multiprocessing.process.BaseProcess, IO[str]]:
+def _writer(
+    db: tuple[str, str], count: int, threads: int = 1
+) -> tuple[multiprocessing.process.BaseProcess, IO[str]]:
     """A forked writer process (fork: no second import of torch-heavy aiarmor)."""
     read_fd, write_fd = os.pipe()
-    proc = _FORK.Process(target=_write_forever, args=(*db, count, write_fd), daemon=True)
+    args = (*db, count, write_fd, threads)
+    proc = _FORK.Process(target=_write_forever, args=args, daemon=True)
     proc.start()
     os.close(write_fd)
     return proc, os.fdopen(read_fd, "r")
@@ -327,8 +340,8 @@ def test_concurrent_appends_from_two_processes_keep_one_chain(db: tuple[str, str
 @pytest.mark.slow
 def test_kill_9_under_load_loses_no_acknowledged_append(db: tuple[str, str]) -> None:
     _log(db).close()
-    proc, out = _writer(db, -1)
-    acknowledged = [int(out.readline()) for _ in range(60)]
+    proc, out = _writer(db, -1, threads=4)  # group commit under load
+    acknowledged = [int(out.readline()) for _ in range(80)]
     assert proc.pid is not None
     os.kill(proc.pid, signal.SIGKILL)  # mid-append: it is writing as fast as it can
     proc.join(60)
@@ -378,3 +391,37 @@ def test_load_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         load_key("env:AUDIT_KEY")
     with pytest.raises(ConfigError, match="cannot read key file"):
         load_key(tmp_path / "missing.key")
+
+
+def test_group_commit_batches_waiting_rows_and_shares_errors() -> None:
+    from aiarmor.serving.auditstore import GroupCommit
+
+    batches: list[list[int]] = []
+    fail = threading.Event()
+
+    def commit(rows: list[dict[str, int]]) -> list[int]:
+        if not batches:  # hold the first transaction until every other row is waiting
+            deadline = time.monotonic() + 10
+            while len(group._pending) < 7 and time.monotonic() < deadline:
+                time.sleep(0.001)
+        if fail.is_set():
+            raise RuntimeError("disk full")
+        batches.append([r["i"] for r in rows])
+        start = sum(len(b) for b in batches[:-1])
+        return list(range(start + 1, start + len(rows) + 1))
+
+    group = GroupCommit(commit)
+    seqs: list[int] = []
+    threads = [threading.Thread(target=lambda i=i: seqs.append(group.submit({"i": i})))
+               for i in range(8)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(1, 9))
+    assert len(batches) == 2 and len(batches[1]) == 7  # the 7 that waited: one transaction
+    fail.set()
+    with pytest.raises(RuntimeError, match="disk full"):
+        group.submit({"i": 9})
+    fail.clear()
+    assert group.submit({"i": 10}) == 9  # the lead was released after the failure

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from aiarmor.core.errors import ConfigError, InputError
-from aiarmor.serving.auditstore import FIELDS, AuditLogError, AuditReader, one_line
+from aiarmor.serving.auditstore import FIELDS, AuditLogError, AuditReader, GroupCommit, one_line
 
 __all__ = [
     "DECISIONS",
@@ -227,7 +226,7 @@ class AuditLog(AuditReader):
     ) -> None:
         self._key = _check_key(key)
         super().__init__(url, table_prefix=table_prefix, must_exist=not create)
-        self._lock = threading.Lock()
+        self._group = GroupCommit(self._commit)
         self._writer = self._engine.execution_options(aiarmor_write=True)
         if create:
             self._create()
@@ -249,21 +248,29 @@ class AuditLog(AuditReader):
             conn.execute(insert.values(values).on_conflict_do_nothing(index_elements=["id"]))
 
     def append(self, entry: AuditEntry) -> int:
-        """Append ``entry``; committed (durable) when this returns. Returns its seq."""
-        row = _row(entry)
-        with self._lock, self._writer.begin() as conn:
-            if self._postgres:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = on")
-            last_seq, last_mac = self._locked_head(conn)
-            seq = last_seq + 1
-            mac = _record_mac(self._key, seq, last_mac, row)
-            conn.execute(self._records.insert().values(seq=seq, prev_mac=last_mac, mac=mac, **row))
+        """Append ``entry``; committed (durable) when this returns. Returns its seq.
+
+        Concurrent appends from threads of this process are group-committed: one transaction
+        (one fsync) for all the entries waiting, each caller returning once it is committed.
+        """
+        return self._group.submit(_row(entry))
+
+    def _commit(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Chain ``rows`` after the head in one transaction; their seqs."""
+        with self._writer.begin() as conn:
+            seq, mac = self._locked_head(conn)
+            records = []
+            for row in rows:
+                prev, seq = mac, seq + 1
+                mac = _record_mac(self._key, seq, prev, row)
+                records.append({**row, "seq": seq, "prev_mac": prev, "mac": mac})
+            conn.execute(self._records.insert(), records)
             conn.execute(
                 self._head.update()
                 .where(self._head.c.id == 1)
                 .values(last_seq=seq, last_mac=mac, mac=_head_mac(self._key, seq, mac))
             )
-        return seq
+        return [r["seq"] for r in records]
 
     def _locked_head(self, conn: Connection) -> tuple[int, str]:
         """The head row, locked for this transaction; refuses a missing or forged anchor."""

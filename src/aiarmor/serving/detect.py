@@ -184,9 +184,16 @@ _PAD = 2
 
 
 @functools.lru_cache(maxsize=64)
-def _window_index(size: int, win: int) -> NDArray[np.intp]:
-    """Indices of every window of ``win`` consecutive values in a row of ``size``."""
-    return np.arange(size - win + 1)[:, None] + np.arange(win)
+def _powers(base: int, size: int) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """``base**i`` and ``base**-i`` modulo 2**64 for i < size (``base`` odd, so invertible)."""
+
+    def series(factor: int) -> NDArray[np.uint64]:
+        steps = np.full(size, factor, np.uint64)
+        steps[0] = 1
+        with np.errstate(over="ignore"):
+            return np.cumprod(steps, dtype=np.uint64)
+
+    return series(base), series(pow(base, -1, 2**64))
 
 
 class _BlacklightState:
@@ -205,7 +212,7 @@ class BlacklightDetector:
     def __init__(self, config: BlacklightConfig | None = None) -> None:
         self.config = cfg = config or BlacklightConfig()
         rng = np.random.default_rng(cfg.seed)  # the hash is keyed: no precomputed collisions
-        self._mult = rng.integers(1, 2**63, size=cfg.window, dtype=np.uint64) | np.uint64(1)
+        self._base = int(rng.integers(1, 2**63)) * 2 + 1  # odd: invertible modulo 2**64
         self._states = _States(
             lambda: _BlacklightState(cfg.history, cfg.hashes), cfg.max_identities
         )
@@ -217,8 +224,11 @@ class BlacklightDetector:
         cfg = self.config
         q = np.floor(row / cfg.quantization).astype(np.int64).view(np.uint64)
         win = min(cfg.window, q.size)
-        with np.errstate(over="ignore"):
-            h = q[_window_index(q.size, win)] @ self._mult[:win]
+        up, down = _powers(self._base, q.size + 1)
+        with np.errstate(over="ignore"):  # rolling polynomial hash, O(size) for any window
+            prefix = np.zeros(q.size + 1, np.uint64)
+            np.cumsum(q * up[: q.size], out=prefix[1:])
+            h = (prefix[win:] - prefix[:-win]) * down[: q.size - win + 1]
             h ^= h >> np.uint64(33)
             h *= np.uint64(0xFF51AFD7ED558CCD)
             h ^= h >> np.uint64(33)
@@ -273,10 +283,11 @@ class PradaConfig:
 
 
 class _PradaState:
-    __slots__ = ("dists", "flagged", "n_dists", "queries", "seen", "tested", "w")
+    __slots__ = ("dists", "flagged", "n_dists", "norms", "queries", "seen", "tested", "w")
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, history: int) -> None:
         self.queries: _Ring | None = None  # created with the first query (its width)
+        self.norms = np.zeros(history)  # squared norms of the stored queries, by slot
         self.dists = np.zeros(window)
         self.n_dists = 0
         self.seen = 0
@@ -292,7 +303,7 @@ class PradaDetector:
 
     def __init__(self, config: PradaConfig | None = None) -> None:
         self.config = cfg = config or PradaConfig()
-        self._states = _States(lambda: _PradaState(cfg.window), cfg.max_identities)
+        self._states = _States(lambda: _PradaState(cfg.window, cfg.history), cfg.max_identities)
         self._lock = threading.Lock()
 
     def observe(self, identity: str, model: str, x: np.ndarray) -> DetectorVerdict:
@@ -325,12 +336,14 @@ class PradaDetector:
         elif state.queries.rows.shape[1] != row.size:  # the model's input shape changed
             raise DataError("prada: query size differs from this identity's earlier queries")
         state.seen += 1
-        if state.queries.filled >= cfg.warmup:
-            diff = state.queries.view() - row
-            dist = math.sqrt(float(np.einsum("ij,ij->i", diff, diff).min()))
-            state.dists[state.n_dists % cfg.window] = dist
+        norm = float(row.astype(np.float64) @ row)
+        if state.queries.filled >= cfg.warmup:  # |a - b|^2 = |a|^2 + |b|^2 - 2ab: one gemv
+            stored = state.queries.view()
+            nearest = stored[int(np.argmin(state.norms[: len(stored)] - 2.0 * (stored @ row)))]
+            exact = nearest.astype(np.float64) - row  # float32 cancellation: recompute the one
+            state.dists[state.n_dists % cfg.window] = math.sqrt(float(exact @ exact))
             state.n_dists += 1
-        state.queries.push(row)
+        state.norms[state.queries.push(row)] = norm
 
 
 def _shapiro_w(dists: NDArray[np.float64]) -> float:
