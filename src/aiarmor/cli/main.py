@@ -143,6 +143,7 @@ _COMMAND_MODULES = (
     "aiarmor.cli.auditlog_cmd",
     "aiarmor.cli.harden_cmd",
     "aiarmor.cli.harden_adversarial_cmd",
+    "aiarmor.cli.harden_dp_cmd",
     "aiarmor.cli.scan_cmd",
 )
 for _name in _COMMAND_MODULES:
