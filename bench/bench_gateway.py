@@ -1,0 +1,272 @@
+"""The gateway's overhead: all protections on vs a bare FastAPI endpoint serving the same model.
+
+    .venv/bin/python bench/bench_gateway.py [--requests 600] [--concurrency 8] [--rounds 2]
+
+Each server runs in its own process (uvicorn, one worker, loopback, free port): ``bare`` is a
+plain FastAPI route calling the same TorchScript MLP (32 -> 64 -> 10); ``gateway`` is
+``aiarmor serve``'s app with a verified signed model, API-key auth, in-process rate limits and
+budgets, strict input validation, Blacklight and PRADA detectors, top-k output hardening,
+security headers, Prometheus metrics and the durable audit log (SQLite WAL, synchronous=FULL);
+``gateway+pg`` is the same with the audit log in PostgreSQL (database ``test`` on
+127.0.0.1:5432, user postgres, a throw-away table prefix dropped at the end), and
+``gateway, audit on tmpfs`` puts the SQLite audit log in /dev/shm, where fsync costs nothing:
+not durable, it separates the gateway's own CPU cost from the cost of durable appends. A separate
+load-generator process (httpx, one JSON sample per request) measures latency with one client
+in sequence (p50/p99) and throughput with ``--concurrency`` clients. Servers are measured in
+turn, ``--rounds`` times, and each number is the median over rounds. The machine is noisy
+(2 shared cores): compare the ratios within one run. Bounded: about 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+N_FEATURES = 32
+
+
+# ------------------------------------------------------------------------------- servers
+
+
+def _make_model(root: Path) -> None:
+    import torch
+
+    from aiarmor.scanning.keys import generate_keypair, save_keypair
+    from aiarmor.scanning.signing import sign
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(N_FEATURES, 64), torch.nn.ReLU(),
+                              torch.nn.Linear(64, 10)).eval()  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(net), str(root / "model.pt"))
+    key = generate_keypair("ed25519")
+    save_keypair(key, root / "signer")
+    sign(root / "model.pt", key)
+    (root / "server.secret").write_text(secrets.token_hex(32))
+    (root / "audit.key").write_text(secrets.token_hex(32))
+
+
+def _settings(root: Path, audit_dir: Path | None = None) -> Any:
+    from aiarmor.serving.settings import parse_settings
+
+    audit_dir = audit_dir or root
+    return parse_settings(
+        {
+            "auth": {"key_store": f"sqlite:///{root / 'keys.db'}",
+                     "server_secret": {"file": "server.secret"}},
+            "limits": {"rate": 1e6, "burst": 1_000_000, "daily_budget": 10**9},
+            "detection": {"config": {"blacklight": {"action": "log"}, "prada": {"action": "log"}}},
+            "audit": {"url": f"sqlite:///{audit_dir / 'audit.db'}", "key": {"file": "audit.key"}},
+            "models": [{"name": "mlp", "path": "model.pt", "public_key": "signer.pub",
+                        "n_classes": 10,
+                        "input": {"shape": [N_FEATURES], "min": -10.0, "max": 10.0},
+                        "output": {"default": {"top_k": 3, "round_digits": 3}}}],
+        },
+        base_dir=root,
+    )  # fmt: skip
+
+
+def _bare_app(root: Path) -> Any:
+    import numpy as np
+    from fastapi import FastAPI
+
+    from aiarmor.targets.loading import load_target
+
+    target = load_target(str(root / "model.pt"), n_classes=10)
+    app = FastAPI()
+
+    @app.post("/v1/models/mlp/predict")
+    def predict(body: dict[str, Any]) -> dict[str, Any]:
+        proba = target.predict_proba(np.asarray(body["inputs"], dtype=np.float32))
+        return {"labels": proba.argmax(axis=1).tolist(), "scores": proba.tolist()}
+
+    return app
+
+
+def _gateway_app(root: Path, mode: str) -> Any:
+    from aiarmor.serving.app import create_app
+    from aiarmor.serving.auditlog import AuditLog
+
+    shm = Path(tempfile.mkdtemp(dir="/dev/shm")) if mode == "gateway, audit on tmpfs" else None
+    settings = _settings(root, shm)
+    audit = None
+    if mode == "gateway+pg":
+        key = (root / "audit.key").read_bytes().strip()
+        audit = AuditLog(PG_URL, key, table_prefix=os.environ["BENCH_PG_PREFIX"])
+    return create_app(settings, audit_log=audit)
+
+
+def serve(mode: str, root: Path, port: int) -> None:
+    """Run one server (called in a subprocess)."""
+    import uvicorn
+
+    app = _bare_app(root) if mode == "bare" else _gateway_app(root, mode)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ------------------------------------------------------------------------- load generator
+
+
+def load(url: str, key: str, n: int, concurrency: int) -> None:
+    """Send the requests and print one JSON line of results (called in a subprocess)."""
+    import httpx
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    bodies = [{"inputs": rng.uniform(0, 1, (1, N_FEATURES)).round(4).tolist()} for _ in range(n)]
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def run(share: list[dict[str, Any]], out: list[float]) -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+            for body in share:
+                t0 = time.perf_counter()
+                r = http.post("/v1/models/mlp/predict", json=body)
+                out.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    raise SystemExit(f"status {r.status_code}: {r.text[:200]}")
+
+    seq: list[float] = []
+    run(bodies[:20], [])  # warm-up
+    run(bodies, seq)
+    par: list[list[float]] = [[] for _ in range(concurrency)]
+    threads = [threading.Thread(target=run, args=(bodies[i::concurrency], par[i]))
+               for i in range(concurrency)]  # fmt: skip
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    q = statistics.quantiles(seq, n=100)
+    print(json.dumps({"p50": q[49] * 1e3, "p99": q[98] * 1e3, "rps": n / wall}))
+
+
+# ---------------------------------------------------------------------------- orchestration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _measure(mode: str, root: Path, key: str, args: argparse.Namespace) -> dict[str, float]:
+    import httpx
+
+    port = _free_port()
+    me = [sys.executable, __file__]
+    server = subprocess.Popen([*me, "--serve", mode, "--root", str(root), "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        out = subprocess.run(
+            [*me, "--load", url, "--key", key, "--requests", str(args.requests),
+             "--concurrency", str(args.concurrency)],
+            capture_output=True, text=True, check=True, timeout=600,
+        )  # fmt: skip
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _postgres_ok() -> bool:
+    import sqlalchemy as sa
+
+    try:
+        with sa.create_engine(PG_URL).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True
+
+
+def _drop_pg_tables(prefix: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        names = sa.inspect(conn).get_table_names()
+        for name in names:
+            if name.startswith(prefix):
+                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+    engine.dispose()
+
+
+def _table(results: dict[str, dict[str, float]]) -> str:
+    bare = results["bare"]
+    rows = [
+        "| server | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s | throughput vs bare |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode, r in results.items():
+        rows.append(
+            f"| {mode} | {r['p50']:.2f} | {r['p99']:.2f} | {r['p50'] - bare['p50']:+.2f} | "
+            f"{r['p99'] - bare['p99']:+.2f} | {r['rps']:.0f} | {r['rps'] / bare['rps']:.0%} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--serve")
+    parser.add_argument("--load")
+    parser.add_argument("--root", type=Path)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--key")
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve, args.root, args.port)
+    if args.load:
+        return load(args.load, args.key, args.requests, args.concurrency)
+    prefix = f"bench_{secrets.token_hex(4)}"
+    os.environ["BENCH_PG_PREFIX"] = prefix
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _make_model(root)
+        from aiarmor.serving.wiring import open_key_store
+
+        key = open_key_store(_settings(root)).create(["predict"])[0]
+        modes = ["bare", "gateway"] + (["gateway+pg"] if _postgres_ok() else [])
+        if Path("/dev/shm").is_dir():
+            modes.append("gateway, audit on tmpfs")
+        runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+        try:
+            for _ in range(args.rounds):
+                for mode in modes:
+                    runs[mode].append(_measure(mode, root, key, args))
+        finally:
+            if "gateway+pg" in modes:
+                _drop_pg_tables(prefix)
+    results = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
+    print(f"\n{args.requests} requests per run (1 sample each), {args.concurrency} clients for "
+          f"throughput, median of {args.rounds} rounds\n")  # fmt: skip
+    print(_table(results))
+    if "gateway+pg" not in modes:
+        print("\n(PostgreSQL on 127.0.0.1:5432 not reachable: gateway+pg skipped)")
+
+
+if __name__ == "__main__":
+    main()
