@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,13 @@ def test_show_escapes_attacker_text(cli: Callable[..., Any], logged: tuple[str, 
     run = cli("audit-log", "show", "--db", url, "--json", "--identity", "[bold]bob")
     assert [json.loads(line)["identity"] for line in run.out.splitlines()] == ["[bold]bob"]
     assert "[bold]bob" in cli("audit-log", "show", "--db", url).out  # not read as markup
+
+
+def test_without_the_serve_extra_the_cli_still_works(
+    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("sqlalchemy", "aiarmor.serving.auditlog", "aiarmor.serving.auditstore"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    assert cli("audit-log", "--help").code == 0
+    run = cli("audit-log", "show", "--db", "sqlite:///x.db")
+    assert run.code == 2 and "needs the serve extra" in run.err

@@ -8,12 +8,14 @@ a command runs, so the rest of the CLI works without the ``serve`` extra.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -48,12 +50,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit-log")
 
 
+def _auditlog() -> ModuleType:
+    """:mod:`aiarmor.serving.auditlog`, or a one-line error without the ``serve`` extra."""
+    try:
+        return importlib.import_module("aiarmor.serving.auditlog")
+    except ImportError as exc:
+        raise ConfigError(
+            f"audit-log needs the serve extra ({exc.name} is missing): pip install 'aiarmor[serve]'"
+        ) from None
+
+
 def _key(key_file: Path | None, key_env: str | None) -> bytes:
-    from aiarmor.serving.auditlog import load_key
+    load_key = _auditlog().load_key
 
     if (key_file is None) == (key_env is None):
         raise ConfigError("give exactly one of --key-file or --key-env")
-    return load_key(key_file if key_file is not None else f"env:{key_env}")
+    key: bytes = load_key(key_file if key_file is not None else f"env:{key_env}")
+    return key
 
 
 def _say(text: str, *, stderr: bool = False) -> None:
@@ -72,10 +85,10 @@ def verify_command(
     ] = None,
 ) -> None:
     """Walk the HMAC chain: exit 0 intact, 1 tampered (problems listed), 2 bad input."""
-    from aiarmor.serving.auditlog import AuditLog
-
     checkpoints = [_read_checkpoint(p) for p in checkpoint or ()]
-    with AuditLog(db, _key(key_file, key_env), table_prefix=table_prefix, create=False) as log:
+    with _auditlog().AuditLog(
+        db, _key(key_file, key_env), table_prefix=table_prefix, create=False
+    ) as log:
         result = log.verify(checkpoints=checkpoints)
     if result.ok:
         _say(f"audit log intact: {result.count} records, head at seq {result.head_seq}")
@@ -96,9 +109,7 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """The last N records, newest first (no key needed; this does not verify them)."""
-    from aiarmor.serving.auditlog import AuditReader
-
-    with AuditReader(db, table_prefix=table_prefix) as reader:
+    with _auditlog().AuditReader(db, table_prefix=table_prefix) as reader:
         rows = reader.query(identity=identity, model=model, limit=last)
     if as_json:
         for row in rows:  # json.dumps escapes control characters
@@ -131,9 +142,9 @@ def checkpoint_command(
     out: Annotated[Path | None, typer.Option(help="Write the checkpoint here.")] = None,
 ) -> None:
     """Print the current head as a checkpoint to keep (and sign) outside the database."""
-    from aiarmor.serving.auditlog import AuditLog
-
-    with AuditLog(db, _key(key_file, key_env), table_prefix=table_prefix, create=False) as log:
+    with _auditlog().AuditLog(
+        db, _key(key_file, key_env), table_prefix=table_prefix, create=False
+    ) as log:
         line = log.checkpoint().to_json()
     if out is None:
         sys.stdout.write(line + "\n")
@@ -143,11 +154,13 @@ def checkpoint_command(
 
 
 def _read_checkpoint(path: Path) -> Checkpoint:
-    from aiarmor.serving.auditlog import Checkpoint
-
+    mod = _auditlog()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Checkpoint(int(data["seq"]), str(data["mac"]), float(data["time"]), str(data["tag"]))
+        cp: Checkpoint = mod.Checkpoint(
+            int(data["seq"]), str(data["mac"]), float(data["time"]), str(data["tag"])
+        )
+        return cp
     except OSError as exc:
         raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError):
