@@ -24,6 +24,15 @@ TRAINING = ("--eps", "0.1", "--epochs", "3", "--steps", "5", "--batch-size", "32
             "--lr", "0.01", "--budget", "quick", "--bounds", "0,1")  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """A tiny model: one thread is fastest, and immune to a busy second core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """Real digits (500 train, 150 held out), a factory file and plainly trained weights."""
