@@ -339,7 +339,7 @@ class PradaDetector:
         norm = float(row.astype(np.float64) @ row)
         if state.queries.filled >= cfg.warmup:  # |a - b|^2 = |a|^2 + |b|^2 - 2ab: one gemv
             stored = state.queries.view()
-            nearest = stored[int(np.argmin(state.norms[: len(stored)] - 2.0 * (stored @ row)))]
+            nearest = stored[int(np.argmin(state.norms[: len(stored)] - 2.0 * np.dot(stored, row)))]
             exact = nearest.astype(np.float64) - row  # float32 cancellation: recompute the one
             state.dists[state.n_dists % cfg.window] = math.sqrt(float(exact @ exact))
             state.n_dists += 1
