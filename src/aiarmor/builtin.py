@@ -17,6 +17,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.fairness.group_metrics",
     "aiarmor.fairness.proxy",
     "aiarmor.explain.importance",
+    "aiarmor.scanning.provenance_check",
 )
 """Modules whose import registers aiarmor's own checks."""
 

@@ -36,6 +36,7 @@ class AuditArgs:
     budget: str
     seed: int
     out_dir: Path
+    trust_pickle: bool = False
 
 
 def parse_bounds(text: str | None) -> tuple[float, float] | None:
@@ -77,6 +78,7 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     from aiarmor.audit import audit
     from aiarmor.data import load_dataset
     from aiarmor.targets import load_target
+    from aiarmor.targets.pickle_models import provenance_of
 
     Budget.parse(args.budget)
     policy = _policy(args.policy)
@@ -94,8 +96,15 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
         n_classes=args.n_classes,
         input_shape=data.sample_shape,
         trust_skops_types=args.trust_types,
+        trust_pickle=args.trust_pickle,
     )
-    subject = {"model_spec": args.model, "weights": str(args.weights) if args.weights else None}
+    subject: dict[str, Any] = {
+        "model_spec": args.model,
+        "weights": str(args.weights) if args.weights else None,
+    }
+    provenance = provenance_of(target)
+    if provenance is not None:
+        subject.update(provenance.subject())
     with RichAuditProgress(console) as progress:
         report = audit(
             target,

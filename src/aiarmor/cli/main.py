@@ -49,6 +49,11 @@ OutDir = Annotated[Path, typer.Option("--out", help="Directory for the reports."
 Budget = Annotated[str, typer.Option(help="quick | standard | thorough.")]
 Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same report.")]
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")]
+TRUST_PICKLE_HELP = (
+    "Load a pickle-based --model file (.pt/.pkl/.joblib) that `aiarmor scan` finds clean. "
+    "A clean scan is required but not proof: unpickling executes code, so this is your "
+    "decision, and the report records it."
+)
 
 
 @app.command()
@@ -81,6 +86,7 @@ def audit_cmd(
     bounds: Annotated[str | None, typer.Option(help="Valid input domain LO,HI.")] = None,
     n_classes: Annotated[int | None, typer.Option(help="Classes (for plain callables).")] = None,
     trust_type: Annotated[list[str] | None, typer.Option(help="skops type to trust.")] = None,
+    trust_pickle: Annotated[bool, typer.Option(help=TRUST_PICKLE_HELP)] = False,
     policy: PolicyOpt = None,
     checks: Annotated[str | None, typer.Option(help="Comma-separated check ids.")] = None,
     budget: Budget = "standard",
@@ -100,6 +106,7 @@ def audit_cmd(
         bounds=bounds,
         n_classes=n_classes,
         trust_types=tuple(trust_type or ()),
+        trust_pickle=trust_pickle,
         policy=policy,
         checks=checks,
         budget=budget,
@@ -145,6 +152,7 @@ _COMMAND_MODULES = (
     "aiarmor.cli.harden_adversarial_cmd",
     "aiarmor.cli.harden_dp_cmd",
     "aiarmor.cli.scan_cmd",
+    "aiarmor.cli.serve_cmd",
 )
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)

@@ -4,7 +4,8 @@ The policy is data. :func:`classify` maps a normalized ``module.qualname`` to on
 
 * ``"allowed"``: on :data:`ALLOWLIST`, the exact callables real checkpoints need
   (torch tensor/storage rebuilds, numpy reconstruction, joblib's array wrapper, collections,
-  builtin containers and scalars).
+  builtin containers and scalars), and the layer classes of ``torch.nn.modules``
+  (``torch.nn.modules.<file>.<Class>``, as ``torch.save`` of a whole built-in model names them).
 * ``"dangerous"`` (critical): process execution, eval/exec, import machinery, file and network
   access, getattr/attrgetter gadgets, pip/runpy, other loaders, and stdlib gadgets published in
   picklescan/modelscan/fickling advisories (:data:`DANGEROUS_CALLABLES`, :data:`DANGEROUS_MODULES`).
@@ -18,6 +19,7 @@ The policy is data. :func:`classify` maps a normalized ``module.qualname`` to on
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Verdict = Literal["allowed", "dangerous", "plausible", "unknown"]
@@ -155,9 +157,14 @@ def normalize(module: str, name: str) -> str:
     return f"{mod}.{qual}" if qual else mod
 
 
+_TORCH_LAYER = re.compile(r"torch\.nn\.modules\.[a-z_]+\.[A-Z][A-Za-z0-9]*")
+"""A layer class of PyTorch's own ``torch.nn.modules`` package (``torch.save`` of a whole
+built-in model names them; constructing one runs no code beyond setting its state)."""
+
+
 def classify(qualname: str) -> Verdict:
     """The policy verdict for a normalized ``module.qualname``."""
-    if qualname in ALLOWLIST:
+    if qualname in ALLOWLIST or _TORCH_LAYER.fullmatch(qualname):
         return "allowed"
     if qualname in DANGEROUS_CALLABLES or qualname in NESTED_LOADERS:
         return "dangerous"

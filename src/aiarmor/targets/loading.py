@@ -11,9 +11,11 @@ SPEC forms:
 * a TorchScript archive, a torch.export ``.pt2`` archive or a skops file, told apart by
   content (see :mod:`aiarmor.targets.formats`).
 
-Pickle-based files (raw pickles, joblib, ``torch.save`` of a whole model) are refused with
-UnsafeModelError, decided from their bytes alone. ONNX files and ``http(s)://`` endpoints are
-not supported yet.
+Pickle-based files (raw pickles, joblib, ``torch.save`` of a whole model) are scanned with
+:func:`aiarmor.scanning.scan` and refused with UnsafeModelError on any finding; a clean file is
+still refused unless ``trust_pickle`` (``--trust-pickle``) is given, and is then loaded by the
+narrowest loader (see :mod:`aiarmor.targets.pickle_models`). ONNX files and ``http(s)://``
+endpoints are not supported yet.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from types import ModuleType
 import torch
 
 from aiarmor.core.errors import ConfigError, ModelLoadError, UnsafeModelError
-from aiarmor.targets import artifacts
+from aiarmor.targets import artifacts, pickle_models
 from aiarmor.targets._common import check_bounds, check_n_classes, one_line
 from aiarmor.targets.base import Target
 from aiarmor.targets.callable_target import CallableTarget
@@ -57,6 +59,7 @@ class _Options:
     n_classes: int | None
     input_shape: tuple[int, ...] | None
     trust: tuple[str, ...]
+    trust_pickle: bool = False
 
 
 def load_target(
@@ -67,12 +70,14 @@ def load_target(
     n_classes: int | None = None,
     input_shape: Sequence[int] | None = None,
     trust_skops_types: Sequence[str] = (),
+    trust_pickle: bool = False,
 ) -> Target:
     """The model named by ``spec`` as a Target (see the module docstring for SPEC forms).
 
     ``n_classes`` is needed for plain callables, and for torch models unless ``input_shape``
     (one sample's shape, e.g. ``Dataset.sample_shape``) allows a dry forward pass.
-    ``trust_skops_types`` lists skops types the user vetted (``--trust-type``).
+    ``trust_skops_types`` lists skops types the user vetted (``--trust-type``);
+    ``trust_pickle`` admits a pickle-based file that the scanner found clean (``--trust-pickle``).
     """
     opts = _Options(
         weights=Path(weights) if weights is not None else None,
@@ -80,6 +85,7 @@ def load_target(
         n_classes=check_n_classes(n_classes) if n_classes is not None else None,
         input_shape=tuple(int(d) for d in input_shape) if input_shape is not None else None,
         trust=tuple(trust_skops_types),
+        trust_pickle=trust_pickle,
     )
     if spec.startswith(("http://", "https://")):
         raise ModelLoadError(f"remote endpoints are not supported yet: {spec}")
@@ -200,17 +206,26 @@ def _from_file(path: Path, opts: _Options) -> Target:
     if found.format is ModelFormat.SKOPS:
         estimator = artifacts.load_skops(path, opts.trust)
         return sklearn_target(estimator, bounds=opts.bounds, name=path.name)
+    if found.format is ModelFormat.PICKLE:
+        return _from_pickle(path, opts)
     raise _refusal(path, found)
+
+
+def _from_pickle(path: Path, opts: _Options) -> Target:
+    """A scan-clean, explicitly trusted pickle-based model (else UnsafeModelError)."""
+    model, provenance = pickle_models.load_pickle_model(path, trust=opts.trust_pickle)
+    if not (isinstance(model, torch.nn.Module) or hasattr(model, "predict")):
+        raise ModelLoadError(
+            f"{path} holds a {_kind(model)}, not a torch module or scikit-learn estimator "
+            "(a state_dict goes with --model file.py:factory --weights)"
+        )
+    target = _wrap(model, path.name, opts)
+    pickle_models.remember(target, provenance)
+    return target
 
 
 def _refusal(path: Path, found: Sniffed) -> ModelLoadError:
     """The error for a file aiarmor will not (or cannot yet) load."""
-    if found.format is ModelFormat.PICKLE:
-        return UnsafeModelError(
-            f"refusing to load {path}: it is a pickle-based format ({found.detail}), and "
-            "unpickling runs arbitrary code; convert it (state_dict + --weights, safetensors, "
-            "TorchScript, torch.export or skops) or vet it with `aiarmor scan`"
-        )
     if found.format is ModelFormat.SUSPICIOUS:
         return UnsafeModelError(f"refusing to load {path}: {found.detail}")
     if found.format is ModelFormat.ONNX:

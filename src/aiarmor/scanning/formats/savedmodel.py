@@ -30,7 +30,8 @@ def looks_like_saved_model(data: bytes) -> bool:
 
 def scan_saved_model(ctx: ScanContext, data: bytes, path: str) -> None:
     """Report every dangerous op the graph names."""
-    found = [op for op in DANGEROUS_OPS if b"\x12" + bytes([len(op)]) + op.encode() in data]
+    # find(), not ``in``: ``data`` may be an mmap, whose ``in`` tests single bytes only
+    found = [op for op in DANGEROUS_OPS if data.find(b"\x12" + bytes([len(op)]) + op.encode()) >= 0]
     ctx.entry(path, "tf-savedmodel", data, {"dangerous_ops": found})
     for op in found:
         ctx.add(
