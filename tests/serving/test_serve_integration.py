@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+
+from aiarmor.serving.auditlog import AuditLog
 
 AIARMOR = [sys.executable, "-m", "aiarmor.cli.main"]
 X = [[0.1, 0.2, 0.3, 0.4]]
@@ -117,7 +122,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_the_real_server_authenticates_validates_limits_and_audits(deployment):
+def test_the_real_server_authenticates_validates_limits_audits_and_survives_kill_9(deployment):
     root, config, env = deployment
     created = _run(["keys", "create", "--config", str(config), "--scope", "predict",
                     "--scope", "admin", "--scope", "audit"], env, root)  # fmt: skip
@@ -132,10 +137,52 @@ def test_the_real_server_authenticates_validates_limits_and_audits(deployment):
         _wait_ready(url, proc)
         with httpx.Client(base_url=url, timeout=10) as http:
             _exercise(http, key)
+        acknowledged = _crash_under_load(url, key, proc)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.kill()
         _, stderr = proc.communicate(timeout=30)
     assert key.encode() not in stderr  # secrets never logged
+    audit = AuditLog(f"sqlite:///{root / 'audit.db'}", env["TEST_AUDIT_KEY"].encode())
+    try:
+        assert audit.verify().ok
+        logged = {row["input_sha256"] for row in audit.query(model="tiny", limit=100_000)}
+    finally:
+        audit.close()
+    assert len(acknowledged) >= 10 and acknowledged <= logged
+
+
+def _crash_under_load(url: str, key: str, proc: subprocess.Popen[bytes]) -> set[str]:
+    """kill -9 the server while 6 clients send unique requests; the acknowledged ones' hashes."""
+    acknowledged: set[str] = set()
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=5) as http:
+            for j in range(10_000):
+                if stop.is_set():
+                    return
+                body = json.dumps({"inputs": [[i / 10, j / 10_000, 0.0, 0.0]]}).encode()
+                try:
+                    r = http.post("/v1/models/tiny/predict", content=body,
+                                  headers={"Authorization": f"Bearer {key}",
+                                           "Content-Type": "application/json"})  # fmt: skip
+                except httpx.TransportError:
+                    return
+                if r.status_code == 200:
+                    acknowledged.add(hashlib.sha256(body).hexdigest())
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    return set(acknowledged)
 
 
 def _exercise(http: httpx.Client, key: str) -> None:
