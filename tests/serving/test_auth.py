@@ -203,3 +203,26 @@ def test_the_none_algorithm_cannot_be_configured():
     cfg = JWTSettings.model_construct(algorithms=("none",), issuer=ISSUER, audience=AUDIENCE)
     with pytest.raises(ConfigError):
         JWTVerifier(cfg, "k")
+
+
+def test_hs256_tokens_need_a_long_secret_from_a_file_or_env(make_client, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_JWT_SECRET", "s" * 40)
+    jwt_cfg = {"algorithms": ["HS256"], "secret": {"env": "TEST_JWT_SECRET"}, "issuer": ISSUER,
+               "audience": AUDIENCE}  # fmt: skip
+    c = make_client(auth={"jwt": jwt_cfg})
+    assert c.predict(jwt.encode(_claims(), "s" * 40, algorithm="HS256"), X).status_code == 200
+    assert c.predict(jwt.encode(_claims(), "t" * 40, algorithm="HS256"), X).status_code == 401
+    monkeypatch.setenv("TEST_JWT_SECRET", "short")
+    with pytest.raises(ConfigError, match="TEST_JWT_SECRET"):
+        make_client(auth={"jwt": jwt_cfg})
+
+
+def test_serve_without_the_extra_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from aiarmor.cli import serve_cmd
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "fastapi" else real(n))
+    with pytest.raises(ConfigError, match=r"aiarmor\[serve\]"):
+        serve_cmd._require_serve()
