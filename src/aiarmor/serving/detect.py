@@ -337,9 +337,11 @@ class PradaDetector:
             raise DataError("prada: query size differs from this identity's earlier queries")
         state.seen += 1
         norm = float(row.astype(np.float64) @ row)
-        if state.queries.filled >= cfg.warmup:  # |a - b|^2 = |a|^2 + |b|^2 - 2ab: one gemv
+        if state.queries.filled >= cfg.warmup:  # |a - b|^2 = |a|^2 + |b|^2 - 2ab
             stored = state.queries.view()
-            nearest = stored[int(np.argmin(state.norms[: len(stored)] - 2.0 * np.dot(stored, row)))]
+            # einsum, not BLAS: a threaded gemv stalls for milliseconds on a busy machine
+            dots = np.einsum("ij,j->i", stored, row)
+            nearest = stored[int(np.argmin(state.norms[: len(stored)] - 2.0 * dots))]
             exact = nearest.astype(np.float64) - row  # float32 cancellation: recompute the one
             state.dists[state.n_dists % cfg.window] = math.sqrt(float(exact @ exact))
             state.n_dists += 1
