@@ -97,3 +97,21 @@ def test_sarif_shape_with_findings() -> None:
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     report = scan([tmp_path / "nope.bin"])
     assert report.exit_code == 2 and report.errors
+
+
+def test_protocol5_sklearn_pickle_and_numpy_matrix() -> None:
+    """Protocol 5 pickles arrays via numpy's ``_frombuffer``; np.matrix is an ndarray subclass."""
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit([[0.0], [1.0], [0.2], [0.8]], [0, 1, 0, 1])
+    _clean(scan_bytes(pickle.dumps(model, protocol=5), path="m.pkl"))
+    _clean(scan_bytes(pickle.dumps(np.asmatrix(np.eye(2)), protocol=4), path="m.pkl"))
+
+
+def test_python2_npy_header_with_long_integers() -> None:
+    """numpy's own test data: a Python 2 header writes the shape as ``(2L,)``."""
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2L,), }".ljust(69) + b"\n"
+    blob = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(16)
+    _clean(scan_bytes(blob, path="py2.npy"))

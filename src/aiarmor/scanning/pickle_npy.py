@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from aiarmor.core.findings import Severity
 from aiarmor.scanning.pickle_walk import Broken, itemsize
 from aiarmor.scanning.types import ScanFinding
+
+_PY2_LONG = re.compile(r"(?<=[(,\s])(\d+)L(?=[,)\s])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,11 @@ def parse_npy_header(data: bytes, *, path: str) -> tuple[NpyHeader | None, list[
     start = 8 + width
     if start + hlen > len(data) or hlen > 1_000_000:
         return bad(f"header length {hlen} exceeds the file")
+    text = data[start : start + hlen].decode("latin-1")
+    if major == 1:  # Python 2 wrote long integers in the shape as ``2L`` (numpy accepts them)
+        text = _PY2_LONG.sub(r"\1", text)
     try:
-        header = ast.literal_eval(data[start : start + hlen].decode("latin-1"))
+        header = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return bad("header is not a Python literal")
     if not isinstance(header, dict) or {"descr", "fortran_order", "shape"} - header.keys():

@@ -67,12 +67,14 @@ ALLOWLIST: frozenset[str] = frozenset(
     + [f"builtins.{n}" for n in _BUILTINS]
     + [f"sklearn.{n}" for n in _SKLEARN]
     + [f"numpy.{c}.multiarray.{n}" for c in ("core", "_core") for n in ("_reconstruct", "scalar")]
+    + [f"numpy.{c}.numeric._frombuffer" for c in ("core", "_core")]  # protocol-5 arrays
     + ["torch.Size", "torch.device", "torch.storage.TypedStorage", "torch.storage.UntypedStorage",
        "torch._tensor._rebuild_from_type_v2", "torch.nn.parameter.Parameter",
        "collections.OrderedDict", "collections.defaultdict", "collections.Counter",
        "collections.deque", "copyreg._reconstructor", "copyreg.__newobj__", "datetime.datetime",
        "datetime.date", "datetime.timedelta", "decimal.Decimal", "uuid.UUID",
-       "numpy.ndarray", "numpy.dtype", "numpy.random._pickle.__randomstate_ctor",
+       "numpy.ndarray", "numpy.dtype", "numpy.matrix", "numpy.matrixlib.defmatrix.matrix",
+       "numpy.random._pickle.__randomstate_ctor",
        "numpy.random._pickle.__bit_generator_ctor", "numpy.random._pickle.__generator_ctor",
        "joblib.numpy_pickle.NumpyArrayWrapper", "_codecs.encode"]
 )  # fmt: skip
