@@ -425,3 +425,24 @@ def test_group_commit_batches_waiting_rows_and_shares_errors() -> None:
         group.submit({"i": 9})
     fail.clear()
     assert group.submit({"i": 10}) == 9  # the lead was released after the failure
+
+
+def test_verify_while_appending_reports_no_false_alarm(db: tuple[str, str]) -> None:
+    with _filled(db, 3) as log:
+        stop = threading.Event()
+
+        def append_until_stopped() -> None:
+            i = 0
+            while not stop.is_set() and i < 300:
+                log.append(entry(i))
+                i += 1
+
+        writer = threading.Thread(target=append_until_stopped)
+        writer.start()
+        try:
+            results = [log.verify(chunk=2) for _ in range(5)]
+        finally:
+            stop.set()
+            writer.join()
+        assert all(r.ok for r in results), [r.problems for r in results]
+        assert log.verify().ok
