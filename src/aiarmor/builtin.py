@@ -14,6 +14,7 @@ BUILTIN_CHECK_MODULES: tuple[str, ...] = (
     "aiarmor.datachecks.label_issues",
     "aiarmor.datachecks.duplicates",
     "aiarmor.poisoning.neural_cleanse",
+    "aiarmor.poisoning.poison_checks",
     "aiarmor.fairness.group_metrics",
     "aiarmor.fairness.proxy",
     "aiarmor.explain.importance",
