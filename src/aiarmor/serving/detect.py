@@ -222,7 +222,8 @@ class BlacklightDetector:
     def fingerprints(self, row: NDArray[np.float64]) -> NDArray[np.uint32]:
         """The sorted distinct fingerprints (at most ``hashes``) of one flattened query."""
         cfg = self.config
-        q = np.floor(row / cfg.quantization).astype(np.int64).view(np.uint64)
+        cells = np.clip(np.floor(row / cfg.quantization), -(2.0**62), 2.0**62)
+        q = cells.astype(np.int64).view(np.uint64)
         win = min(cfg.window, q.size)
         up, down = _powers(self._base, q.size + 1)
         with np.errstate(over="ignore"):  # rolling polynomial hash, O(size) for any window
@@ -236,11 +237,11 @@ class BlacklightDetector:
         return np.unique(fps)[: cfg.hashes]
 
     def observe(self, identity: str, model: str, x: np.ndarray) -> DetectorVerdict:
-        rows = _rows(x)
+        prints = [self.fingerprints(row) for row in _rows(x)]  # outside the lock
         with self._lock:
             state = self._states.get(identity, model)
-            for row in rows:
-                self._add(state, self.fingerprints(row))
+            for fps in prints:
+                self._add(state, fps)
             count, filled = int(state.near.sum()), state.fps.filled
         cfg = self.config
         flagged = count >= cfg.duplicates
@@ -307,7 +308,7 @@ class PradaDetector:
         self._lock = threading.Lock()
 
     def observe(self, identity: str, model: str, x: np.ndarray) -> DetectorVerdict:
-        rows = _rows(x).astype(np.float32)
+        rows = np.clip(_rows(x), -1e15, 1e15).astype(np.float32)  # float32 dots cannot overflow
         cfg = self.config
         with self._lock:
             state = self._states.get(identity, model)
