@@ -12,6 +12,16 @@ from torch import nn
 
 from aiarmor.reporting import validate_report
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread avoids contention on shared cores (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 MODELS_PY = textwrap.dedent(
     """
     from torch import nn

@@ -25,6 +25,15 @@ def _mlp(norm=False):
     return nn.Sequential(*layers)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread avoids contention on shared cores (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 FAST = {"epochs": 4, "batch_size": 50, "lr": 0.01, "accountant": "rdp"}
 
 
