@@ -151,6 +151,7 @@ _COMMAND_MODULES = (
     "aiarmor.cli.harden_cmd",
     "aiarmor.cli.harden_adversarial_cmd",
     "aiarmor.cli.harden_dp_cmd",
+    "aiarmor.cli.harden_sanitize_cmd",
     "aiarmor.cli.scan_cmd",
     "aiarmor.cli.serve_cmd",
 )
