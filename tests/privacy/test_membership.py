@@ -95,3 +95,18 @@ def test_params_are_range_checked(params):
 
     with pytest.raises(ConfigError):
         MembershipCheck.resolve_params(params)
+
+
+def test_fast_bootstrap_kernels_match_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from aiarmor.privacy.metrics import auc_sorted, tpr_sorted
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        labels = rng.integers(0, 2, 700)
+        scores = np.round(rng.normal(size=700) + 0.5 * labels, 1)  # many ties
+        pos, neg = np.sort(scores[labels == 1]), np.sort(scores[labels == 0])
+        assert auc_sorted(pos, neg) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        for alpha in (0.0, 0.001, 0.01, 0.1):
+            assert tpr_sorted(pos, neg, alpha) == pytest.approx(tpr_at_fpr(labels, scores, alpha))
