@@ -56,7 +56,7 @@ def test_malformed_json_is_a_clear_4xx(c, body, status):
 
 def test_nan_and_infinity_are_refused(c):
     for token in ("NaN", "Infinity", "-Infinity", "1e400"):
-        body = '{"inputs": [[' + token + ', 0, 0, 0]]}'
+        body = '{"inputs": [[' + token + ", 0, 0, 0]]}"
         r = c.http.post("/v1/models/tiny/predict", content=body,
                         headers={**auth(c.user), "Content-Type": "application/json"})  # fmt: skip
         assert r.status_code == 422 and "finite" in r.json()["detail"]
