@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,8 @@ def _redis_or_skip():
     try:
         client.ping()
     except redis.RedisError:
+        if os.environ.get("AIARMOR_REQUIRE_REDIS") == "1":
+            pytest.fail("AIARMOR_REQUIRE_REDIS=1 but no Redis answers on 127.0.0.1:6379")
         pytest.skip("no Redis on 127.0.0.1:6379")
     return client
 
