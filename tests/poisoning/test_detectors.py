@@ -8,9 +8,19 @@ a small CNN on BadNets-poisoned Fashion-MNIST (bench/bench_poisoning.py has the 
 
 import numpy as np
 import pytest
+from torch import nn
 
 from aiarmor.core.errors import ConfigError, DataError
-from aiarmor.poisoning import ActivationClustering, SpectralSignatures
+from aiarmor.poisoning import ActivationClustering, SpectralSignatures, badnets
+from aiarmor.targets import TorchTarget
+
+
+def small_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10),
+    )  # fmt: skip
 
 
 def representations(
@@ -105,3 +115,31 @@ def test_estimator_conventions_and_bad_input():
         det.fit(feats[:15], y[:15])
     with pytest.raises(ConfigError, match="non-negative"):
         SpectralSignatures(min_z=-1).fit(feats, y)
+
+
+@pytest.mark.slow
+def test_checks_find_badnets_on_fashion_mnist_and_pass_a_clean_model(fashion):
+    """Both checks through the audit: findings with the suspected rows on a backdoored CNN
+    (5% BadNets), nothing on the same CNN trained on clean data."""
+    from aiarmor import audit
+    from aiarmor.demo import train_classifier
+
+    train, test = fashion(3000, 300)
+    poisoned = badnets(train, rate=0.05, target_class=0, seed=1)
+    checks = ["poisoning.spectral", "poisoning.activation_clustering"]
+    for data, truth in ((poisoned.data, poisoned.poisoned), (train, None)):
+        model = train_classifier(small_cnn(), data, epochs=4, seed=0)
+        target = TorchTarget(model, n_classes=10, bounds=(0.0, 1.0))
+        report = audit(target, test, train=data, checks=checks, budget="quick", seed=0)
+        for check_id in checks:
+            result = report.check(check_id)
+            if truth is None:
+                assert result.findings == () and result.metrics["n_suspected"] == 0
+                continue
+            (finding,) = result.findings
+            assert finding.evidence["class"] == 0
+            rows = [r["row"] for r in finding.evidence["suspected_rows"]]
+            assert truth[rows].mean() >= 0.95  # the listed rows are poison
+            n = result.metrics["n_suspected"]
+            assert n >= 0.7 * truth.sum() and n <= 1.2 * truth.sum()
+            assert result.charts[0].id == "separation"

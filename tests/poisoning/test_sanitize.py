@@ -5,10 +5,8 @@ The end-to-end test plants BadNets poison in a Fashion-MNIST subset (Debian's
 and the retrained model must lose the backdoor.
 """
 
-import gzip
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +18,6 @@ from aiarmor.data.dataset import Dataset
 from aiarmor.poisoning import Detection, badnets, badnets_trigger, sanitize, score_model
 from aiarmor.reporting import validate_report
 from aiarmor.targets import TorchTarget
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 MODEL_PY = """
 from torch import nn
@@ -115,25 +111,11 @@ def test_a_missing_training_file_is_one_line(cli, tmp_path):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def _fashion(n_train, n_test):
-    def idx(name):
-        raw = gzip.decompress((FASHION / name).read_bytes())
-        dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(raw[3])]
-        return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(dims)
-
-    def split(prefix, n):
-        x = idx(f"{prefix}-images-idx3-ubyte.gz")[:n].astype(np.float32)[:, None] / 255
-        return Dataset(x=x, y=idx(f"{prefix}-labels-idx1-ubyte.gz")[:n].astype(np.int64))
-
-    return split("train", n_train), split("t10k", n_test)
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION.is_dir(), reason="needs Debian's dataset-fashion-mnist")
-def test_sanitize_finds_badnets_poison_and_removes_the_backdoor(cli, tmp_path):
+def test_sanitize_finds_badnets_poison_and_removes_the_backdoor(cli, tmp_path, fashion):
     from aiarmor.demo import train_classifier
 
-    train, test = _fashion(3000, 600)
+    train, test = fashion(3000, 600)
     poisoned = badnets(train, rate=0.05, target_class=0, seed=1)
     (tmp_path / "model.py").write_text(MODEL_PY)
     ns: dict = {}

@@ -179,7 +179,8 @@ def default_recipe(target: Any, *, epochs: int, lr: float) -> Any:
 
     def train_fn(x: np.ndarray, y: np.ndarray, seed: int) -> torch.nn.Module:
         ds = Dataset(x=x, y=y, name="sanitized")
-        return train_classifier(copy.deepcopy(template), ds, epochs=epochs, lr=lr, seed=seed)
+        fresh = copy.deepcopy(template).requires_grad_(True)  # targets freeze their parameters
+        return train_classifier(fresh, ds, epochs=epochs, lr=lr, seed=seed)
 
     return train_fn
 
