@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from aiarmor.core.errors import ConfigError
 from aiarmor.poisoning._perclass import (
@@ -68,7 +69,8 @@ class _PerClassDetector:
         choose the poisoned side of a split (without them: the smaller side)."""
         self._validate()
         feats, labels, lg = check_inputs(features, y, logits)
-        splits = {c: self._split(feats, rows, lg, c) for c, rows in per_class(labels)}
+        with threadpool_limits(limits=1):  # small per-class matrices: threads only cost here
+            splits = {c: self._split(feats, rows, lg, c) for c, rows in per_class(labels)}
         seps = np.array([s.separation for s in splits.values()])
         zs = outlier_z(seps) if len(seps) >= 3 else np.zeros(len(seps))
         scores = np.zeros(len(labels))
