@@ -15,9 +15,9 @@ trained model and the same penultimate representations: ART reads the activation
 classifier's last listed layer, so its layer list is cut before the output layer. ART's
 SpectralSignatureDefense is told the true poisoning rate (``expected_pp_poison``); its
 ActivationDefence runs with its defaults (2 clusters, PCA to 10 dims, "smaller" analysis).
-Wall time (best of 3 round-robin runs) excludes training and includes reading the representations (one
-forward pass over the training set, which ART does too); for ours the detector fit alone is
-shown as well.
+Wall time (best of 3 round-robin runs) excludes training and includes reading the
+representations (one forward pass over the training set, which ART does too); for ours the
+detector fit alone is shown as well.
 """
 
 from __future__ import annotations
