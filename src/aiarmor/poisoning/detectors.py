@@ -15,6 +15,12 @@ sub-populations) and fails once the poison is half of the target class (10% BadN
 classes). Here a class is judged poisoned only when its split is clearly separated and an
 outlier among the classes, the poisoned side is chosen by runner-up entropy, and samples are
 flagged by a robust (median/MAD) distance from the clean side (see :mod:`._perclass`).
+
+Measured (bench/bench_poisoning.py): BadNets 3x3 on 12,000 Fashion-MNIST images with a small
+CNN, F1 0.98-1.00 at 5% and 10% and no flags on the clean model. Limitation: on 8x8 digits
+with the demo CNN the poison does not separate along a class's top directions (Cohen's d 2.2
+for the poisoned class, below clean classes), so both detectors find nothing there - they
+stay quiet rather than flag clean sub-populations, which the runner-up entropy gate stops.
 """
 
 from __future__ import annotations
