@@ -1,6 +1,7 @@
 """Real data for the poisoning tests: Debian's Fashion-MNIST, when it is installed."""
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,5 +27,7 @@ def _split(prefix: str, n: int) -> Dataset:
 def fashion():
     """``load(n_train, n_test)``: the first Fashion-MNIST images in [0, 1] (skips without it)."""
     if not FASHION.is_dir():
+        if os.environ.get("AIARMOR_REQUIRE_FASHION_MNIST") == "1":
+            pytest.fail(f"AIARMOR_REQUIRE_FASHION_MNIST=1 but {FASHION} is missing")
         pytest.skip("needs Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)")
     return lambda n_train, n_test: (_split("train", n_train), _split("t10k", n_test))

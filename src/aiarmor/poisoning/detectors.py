@@ -115,7 +115,7 @@ class SpectralSignatures(_PerClassDetector):
     """
 
     def __init__(
-        self, *, min_separation: float = 4.0, min_z: float = 3.0, min_entropy_gap: float = 0.3,
+        self, *, min_separation: float = 4.0, min_z: float = 3.0, min_entropy_gap: float = 0.6,
         max_sample_z: float = 4.0,
     ) -> None:  # fmt: skip
         self.min_separation = min_separation
