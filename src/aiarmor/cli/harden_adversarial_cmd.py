@@ -27,12 +27,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from aiarmor.cli.harden_cmd import harden_app
+from aiarmor.cli.harden_common import path_str, print_section_table, require_python_torch
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
-from aiarmor.core.errors import ConfigError, DataError
+from aiarmor.core.errors import DataError
 from aiarmor.core.policy import Policy, load_policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
@@ -139,14 +139,14 @@ def run_adversarial_command(console: Console, args: AdversarialArgs) -> int:
     bounds = parse_bounds(args.bounds) or _data_bounds(train, data)
     target = load_target(args.model, weights=args.weights, bounds=bounds,
                          input_shape=data.sample_shape)  # fmt: skip
-    _require_python_torch(target)
+    require_python_torch(target, "harden adversarial")
     config = dataclasses.replace(config, bounds=bounds)
     with RichAuditProgress(console) as progress:
         result = harden_adversarial(
             target, train, data, config=config, checks=checks,
             policy=with_training_epsilon(policy, config, data.sample_shape),
             budget=args.budget, seed=args.seed, progress=progress, console=console,
-            subject={"model_spec": args.model, "weights": _str(args.weights)},
+            subject={"model_spec": args.model, "weights": path_str(args.weights)},
             weights_out=args.out_dir / MODEL_FILE,
         )  # fmt: skip
     written = write_adversarial_outputs(result, args.out_dir)
@@ -193,7 +193,7 @@ def harden_adversarial(
     name = f"{target.name} + {config.method} adversarial training"
     hardened = TorchTarget(training.model, n_classes=target.n_classes, bounds=target.bounds,
                            name=name)  # fmt: skip
-    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": _str(weights_out)}
+    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": path_str(weights_out)}
     after = audit(hardened, data, train=train, subject={**spec, "stage": "after"}, **common)
     section = robustness_comparison(before, after, method=config.method,
                                     epsilon=config.epsilon, norm=config.norm.value)  # fmt: skip
@@ -250,16 +250,8 @@ def print_comparison(console: Console, report: Report) -> None:
     """The before/after table: accuracy, clean accuracy and robust accuracy per epsilon."""
     from aiarmor.robustness.hardening import SECTION_ID
 
-    section = report.check(SECTION_ID)
-    table = Table(title="adversarial hardening: before -> after", title_justify="left")
-    for col in ("metric", "before", "after", "change"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for row in section.findings[0].evidence.get("rows", []) if section.findings else []:
-        cells = [_pct(row[k], signed=k == "change") for k in ("before", "after", "change")]
-        table.add_row(Text(clean(row["metric"])), *cells)
-    console.print(table)
-    for finding in section.findings:
-        console.print(Text(clean(finding.detail)), soft_wrap=True)
+    print_section_table(console, report, SECTION_ID, "adversarial hardening",
+                        lambda v, col: _pct(v, signed=col == "change"))  # fmt: skip
 
 
 def _config(args: AdversarialArgs, bounds: tuple[float, float]) -> Any:
@@ -271,18 +263,6 @@ def _config(args: AdversarialArgs, bounds: tuple[float, float]) -> Any:
         steps=args.steps, beta=args.beta, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, warmup_epochs=args.warmup, seed=args.seed,
     )  # fmt: skip
-
-
-def _require_python_torch(target: Any) -> None:
-    """The model must be a torch module built by Python code, so the weights fit it again."""
-    import torch
-
-    module = getattr(target, "module", None)
-    if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule):
-        raise ConfigError(
-            "harden adversarial needs a PyTorch model built by Python code "
-            "(--model file.py:factory or package.module:factory, with --weights)"
-        )
 
 
 def _data_bounds(*datasets: Any) -> tuple[float, float]:
@@ -305,7 +285,3 @@ def _pct(value: float | None, *, signed: bool = False) -> str:
     if value is None:
         return "n/a"
     return f"{value:+.1%}" if signed else f"{value:.1%}"
-
-
-def _str(path: Path | None) -> str | None:
-    return str(path) if path is not None else None

@@ -27,12 +27,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from aiarmor.cli.harden_cmd import harden_app
+from aiarmor.cli.harden_common import path_str, print_section_table, require_python_torch
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
-from aiarmor.core.errors import ConfigError, DataError
+from aiarmor.core.errors import DataError
 from aiarmor.core.policy import Policy, load_policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
@@ -114,7 +114,7 @@ def run_dp_command(console: Console, *, model: str, weights: Path | None, data: 
         raise DataError(f"--train samples have shape {train_ds.sample_shape} but --data "
                         f"samples have {data_ds.sample_shape}")  # fmt: skip
     target = load_target(model, weights=weights, input_shape=data_ds.sample_shape)
-    _require_python_torch(target)
+    require_python_torch(target, "harden dp")
     if model == DEMO_SPEC:
         from aiarmor.demo import train_recipe
         from aiarmor.privacy import attach_recipe
@@ -124,7 +124,7 @@ def run_dp_command(console: Console, *, model: str, weights: Path | None, data: 
     with RichAuditProgress(console) as progress:
         result = harden_dp(target, train_ds, data_ds, settings=settings, policy=pol,
                            budget=budget, progress=progress,
-                           subject={"model_spec": model, "weights": _str(weights)},
+                           subject={"model_spec": model, "weights": path_str(weights)},
                            weights_out=out_dir / MODEL_FILE)  # fmt: skip
     written = write_dp_outputs(result, out_dir)
     print_comparison(console, result.after)
@@ -167,7 +167,7 @@ def harden_dp(
     dp_target = TorchTarget(training.model, n_classes=target.n_classes, bounds=target.bounds,
                             name=name)  # fmt: skip
     attach_recipe(dp_target, dp_recipe(lambda: copy.deepcopy(template), settings))
-    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": _str(weights_out)}
+    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": path_str(weights_out)}
     after = audit(dp_target, data, train=train, subject={**spec, "stage": "after"}, **common)
     section = dp_section(before, after, epsilon=training.epsilon, delta=training.delta)
     return DPHardening(training, before, with_section(after, section, {"dp": dp_info(training)}))
@@ -211,28 +211,7 @@ def print_comparison(console: Console, report: Report) -> None:
     """The before/after table: epsilon, accuracy and membership leakage."""
     from aiarmor.privacy.dp_compare import SECTION_ID
 
-    section = report.check(SECTION_ID)
-    table = Table(title="DP training: before -> after", title_justify="left")
-    for col in ("metric", "before", "after", "change"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for row in section.findings[0].evidence.get("rows", []) if section.findings else []:
-        table.add_row(Text(clean(row["metric"])),
-                      *(_num(row[k], k) for k in ("before", "after", "change")))  # fmt: skip
-    console.print(table)
-    for finding in section.findings:
-        console.print(Text(clean(finding.detail)), soft_wrap=True)
-
-
-def _require_python_torch(target: Any) -> None:
-    """The model must be a torch module built by Python code, so the weights fit it again."""
-    import torch
-
-    module = getattr(target, "module", None)
-    if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule):
-        raise ConfigError(
-            "harden dp needs a PyTorch model built by Python code "
-            "(--model file.py:factory or package.module:factory, with --weights)"
-        )
+    print_section_table(console, report, SECTION_ID, "DP training", _num)
 
 
 def _num(value: float | None, column: str) -> str:
@@ -240,7 +219,3 @@ def _num(value: float | None, column: str) -> str:
     if value is None:
         return "-inf" if column == "change" else "inf"
     return f"{value:.4f}"
-
-
-def _str(path: Path | None) -> str | None:
-    return None if path is None else str(path)

@@ -29,11 +29,11 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from aiarmor.cli.harden_cmd import harden_app
-from aiarmor.cli.render import RichAuditProgress, clean, print_summary
+from aiarmor.cli.harden_common import path_str, print_section_table
+from aiarmor.cli.render import RichAuditProgress, print_summary
 from aiarmor.core.errors import ConfigError, DataError
 from aiarmor.core.policy import Policy, load_policy
 from aiarmor.core.registry import Budget
@@ -153,7 +153,7 @@ def run_sanitize_command(console: Console, *, model: str, weights: Path | None, 
         hardening = harden_sanitize(
             target, train_ds, data_ds, train_fn=train_fn, method=method, relabel=relabel,
             trigger=trigger, target_class=target_class, policy=pol, budget=budget, seed=seed,
-            progress=progress, subject={"model_spec": model, "weights": _str(weights)},
+            progress=progress, subject={"model_spec": model, "weights": path_str(weights)},
             weights_out=out_dir / MODEL_FILE,
         )  # fmt: skip
     written = write_sanitize_outputs(hardening, out_dir)
@@ -206,7 +206,7 @@ def harden_sanitize(
                                   seed=seed)  # fmt: skip
     retrained = TorchTarget(result.model, n_classes=target.n_classes, bounds=target.bounds,
                             name=f"{target.name} (sanitized)")  # fmt: skip
-    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": _str(weights_out)}
+    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": path_str(weights_out)}
     after = audit(retrained, data, train=result.sanitized.data,
                   subject={**spec, "stage": "after"}, **common)  # fmt: skip
     info = {"method": method, "relabel": relabel, "n_changed": len(result.sanitized.changed),
@@ -240,17 +240,5 @@ def print_comparison(console: Console, report: Report) -> None:
     """The before/after table: accuracy, attack success and flagged samples."""
     from aiarmor.poisoning.sanitize_compare import SECTION_ID
 
-    section = report.check(SECTION_ID)
-    table = Table(title="sanitize and retrain: before -> after", title_justify="left")
-    for col in ("metric", "before", "after", "change"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for row in section.findings[0].evidence.get("rows", []) if section.findings else []:
-        table.add_row(Text(clean(row["metric"])),
-                      *(f"{row[k]:.4f}" for k in ("before", "after", "change")))  # fmt: skip
-    console.print(table)
-    for finding in section.findings:
-        console.print(Text(clean(finding.detail)), soft_wrap=True)
-
-
-def _str(path: Path | None) -> str | None:
-    return None if path is None else str(path)
+    print_section_table(console, report, SECTION_ID, "sanitize and retrain",
+                        lambda v, _col: "n/a" if v is None else f"{v:.4f}")  # fmt: skip
