@@ -25,6 +25,7 @@ stay quiet rather than flag clean sub-populations, which the runner-up entropy g
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,16 +54,17 @@ class _Split:
     score: np.ndarray
 
 
-class _PerClassDetector:
+class _PerClassDetector(ABC):
     """The shared fit loop: split every class, decide which classes are poisoned, flag."""
 
     min_separation: float
     min_z: float
     min_entropy_gap: float
 
+    @abstractmethod
     def _split(self, feats: np.ndarray, rows: np.ndarray, logits: np.ndarray | None,
                label: int) -> _Split:  # fmt: skip
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Split one class in two: separation, entropy gap, flagged mask and scores."""
 
     def _validate(self) -> None:
         if min(self.min_separation, self.min_z, self.min_entropy_gap) < 0:

@@ -7,6 +7,7 @@ whose evidence lists the suspected rows (indices into the training data) with th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,7 +42,7 @@ _METRICS = ("n_examined", "n_suspected", "suspected_rate", "poisoned_classes",
             "separation.*", "suspected.*")  # fmt: skip
 
 
-class _PoisonCheck(Check):
+class _PoisonCheck(Check, ABC):
     """Shared run: representations of the training data -> detector -> findings and charts."""
 
     method: ClassVar[str]
@@ -50,9 +51,9 @@ class _PoisonCheck(Check):
     metrics = _METRICS
     standards = _STANDARDS
 
+    @abstractmethod
     def detector(self, ctx: CheckContext) -> Any:
         """The configured detector."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def applicable(self, ctx: CheckContext) -> str | None:
         """Needs the training data and a PyTorch model (its penultimate layer)."""

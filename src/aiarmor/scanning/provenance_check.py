@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import CheckOutcome, Severity
 from aiarmor.core.registry import Check, CheckContext, register
 from aiarmor.targets.pickle_models import provenance_of
@@ -41,7 +42,8 @@ class PickleTrustCheck(Check):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """One low finding with the provenance as evidence."""
         prov = provenance_of(ctx.target)
-        assert prov is not None  # applicable() ensured it
+        if prov is None:
+            raise CheckError("the model was not loaded from a pickle-based file")
         finding = self.finding(
             Severity.LOW,
             "Model deserialized from a pickle on the user's explicit trust",
