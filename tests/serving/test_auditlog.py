@@ -398,11 +398,13 @@ def test_group_commit_batches_waiting_rows_and_shares_errors() -> None:
 
     batches: list[list[int]] = []
     fail = threading.Event()
+    started = threading.Event()
 
     def commit(rows: list[dict[str, int]]) -> list[int]:
         if not batches:  # hold the first transaction until every other row is waiting
+            started.set()
             deadline = time.monotonic() + 10
-            while len(group._pending) < 7 and time.monotonic() < deadline:
+            while len(group._queue) < 7 and time.monotonic() < deadline:
                 time.sleep(0.001)
         if fail.is_set():
             raise RuntimeError("disk full")
@@ -412,19 +414,68 @@ def test_group_commit_batches_waiting_rows_and_shares_errors() -> None:
 
     group = GroupCommit(commit)
     seqs: list[int] = []
-    threads = [threading.Thread(target=lambda i=i: seqs.append(group.submit({"i": i})))
-               for i in range(8)]  # fmt: skip
+
+    def submit(i: int) -> None:
+        seqs.append(group.submit({"i": i}))
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert started.wait(10)
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(1, 8)]
     for t in threads:
         t.start()
-    for t in threads:
+    for t in [first, *threads]:
         t.join()
     assert sorted(seqs) == list(range(1, 9))
-    assert len(batches) == 2 and len(batches[1]) == 7  # the 7 that waited: one transaction
+    assert batches[0] == [0] and sorted(batches[1]) == list(range(1, 8))  # one transaction
     fail.set()
     with pytest.raises(RuntimeError, match="disk full"):
         group.submit({"i": 9})
     fail.clear()
-    assert group.submit({"i": 10}) == 9  # the lead was released after the failure
+    assert group.submit({"i": 10}) == 9  # the writer goes on after a failure
+    group.close()
+    with pytest.raises(AuditLogError, match="closed"):
+        group.submit({"i": 11})
+
+
+def test_group_commit_serves_coroutines_without_blocking_the_loop() -> None:
+    import asyncio
+
+    from aiarmor.serving.auditstore import GroupCommit
+
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def commit(rows: list[dict[str, int]]) -> list[int]:
+        release.wait(10)  # a slow disk: the loop must keep running meanwhile
+        if any(r["i"] < 0 for r in rows):
+            raise OSError("disk full")
+        batches.append([r["i"] for r in rows])
+        start = sum(len(b) for b in batches[:-1])
+        return list(range(start + 1, start + len(rows) + 1))
+
+    group = GroupCommit(commit)
+
+    async def main() -> list[int]:
+        tasks = [asyncio.create_task(group.submit_async({"i": i})) for i in range(5)]
+        ticks = 0
+        while ticks < 20:  # the loop is free while the commit waits
+            await asyncio.sleep(0.001)
+            ticks += 1
+        release.set()
+        seqs = await asyncio.gather(*tasks)
+        cancelled = asyncio.create_task(group.submit_async({"i": 5}))
+        await asyncio.sleep(0)
+        cancelled.cancel()  # nobody waits for it any more: the writer must not mind
+        after = await group.submit_async({"i": 6})
+        with pytest.raises(OSError, match="disk full"):
+            await group.submit_async({"i": -1})
+        return [*seqs, after, await group.submit_async({"i": 7})]
+
+    seqs = asyncio.run(main())
+    assert seqs == [1, 2, 3, 4, 5, 7, 8]  # the cancelled row was still written (seq 6)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    group.close()
 
 
 def test_verify_while_appending_reports_no_false_alarm(db: tuple[str, str]) -> None:

@@ -40,7 +40,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from aiarmor.core.errors import ConfigError, InputError
-from aiarmor.serving.auditstore import FIELDS, AuditLogError, AuditReader, GroupCommit, one_line
+from aiarmor.serving.auditstore import (
+    FIELDS,
+    AuditLogError,
+    AuditReader,
+    GroupCommit,
+    HotPath,
+    one_line,
+)
 
 __all__ = [
     "DECISIONS",
@@ -66,6 +73,8 @@ _HEAD_TAG = b"aiarmor-audit-head/v1"
 _CHECKPOINT_TAG = b"aiarmor-audit-checkpoint/v1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_TEXT = 64 * 1024
+_OLD = ("old_seq", "old_mac", "old_head_mac")
+_NEW = ("new_seq", "new_mac", "new_head_mac")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +237,9 @@ class AuditLog(AuditReader):
         super().__init__(url, table_prefix=table_prefix, must_exist=not create)
         self._group = GroupCommit(self._commit)
         self._writer = self._engine.execution_options(aiarmor_write=True)
+        self._hot = HotPath(self._engine, self._records, self._head)
+        self._last_head: tuple[int, str, str] | None = None
+        """(seq, mac, head mac) as this process last committed them."""
         if create:
             self._create()
 
@@ -250,27 +262,61 @@ class AuditLog(AuditReader):
     def append(self, entry: AuditEntry) -> int:
         """Append ``entry``; committed (durable) when this returns. Returns its seq.
 
-        Concurrent appends from threads of this process are group-committed: one transaction
-        (one fsync) for all the entries waiting, each caller returning once it is committed.
+        Appends of this process go through one writer thread that commits all the entries
+        waiting in one transaction (one fsync), each caller returning once it is committed.
         """
         return self._group.submit(_row(entry))
 
+    async def append_async(self, entry: AuditEntry) -> int:
+        """:meth:`append` for coroutines: committed when it returns; the loop never blocks."""
+        return await self._group.submit_async(_row(entry))
+
     def _commit(self, rows: list[dict[str, Any]]) -> list[int]:
         """Chain ``rows`` after the head in one transaction; their seqs."""
-        with self._writer.begin() as conn:
-            seq, mac = self._locked_head(conn)
-            records = []
-            for row in rows:
-                prev, seq = mac, seq + 1
-                mac = _record_mac(self._key, seq, prev, row)
-                records.append({**row, "seq": seq, "prev_mac": prev, "mac": mac})
-            conn.execute(self._records.insert(), records)
-            conn.execute(
-                self._head.update()
-                .where(self._head.c.id == 1)
-                .values(last_seq=seq, last_mac=mac, mac=_head_mac(self._key, seq, mac))
-            )
+        try:
+            return self._hot.transaction(lambda tx: self._chain(tx, rows))
+        except AuditLogError:
+            self._last_head = None
+            raise
+        except Exception as exc:  # the database failed: nothing of this batch was committed
+            self._last_head = None
+            raise AuditLogError(f"cannot append to the audit log: {one_line(exc)}") from None
+
+    def _chain(self, tx: HotPath, rows: list[dict[str, Any]]) -> list[int]:
+        """Inside the transaction: link ``rows`` to the head and move it.
+
+        The head as this process last wrote it is tried first, in one conditional UPDATE that
+        also takes the row lock; if any column of the head row differs (another writer
+        appended, or the row was edited) the head is read under lock and its MAC checked.
+        """
+        cached = self._last_head
+        if cached is not None:
+            records, new = self._link(cached, rows)
+            moved = tx.move_head(new, dict(zip(_OLD, cached, strict=True)))
+        if cached is None or not moved:
+            seq, mac, head_mac = tx.head() or self._missing_head()
+            if not hmac.compare_digest(head_mac, _head_mac(self._key, seq, mac)):
+                raise AuditLogError("audit log head anchor fails its MAC (wrong key or tampered)")
+            records, new = self._link((seq, mac, head_mac), rows)
+            tx.move_head(new)
+        tx.insert(records)
+        self._last_head = (new["new_seq"], new["new_mac"], new["new_head_mac"])
         return [r["seq"] for r in records]
+
+    def _link(
+        self, head: tuple[int, str, str], rows: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        seq, mac = head[0], head[1]
+        records = []
+        for row in rows:
+            prev, seq = mac, seq + 1
+            mac = _record_mac(self._key, seq, prev, row)
+            records.append({**row, "seq": seq, "prev_mac": prev, "mac": mac})
+        return records, dict(zip(_NEW, (seq, mac, _head_mac(self._key, seq, mac)), strict=True))
+
+    @staticmethod
+    def _missing_head() -> tuple[int, str, str]:
+        raise AuditLogError("audit log head anchor is missing; run aiarmor audit-log verify")
 
     def _locked_head(self, conn: Connection) -> tuple[int, str]:
         """The head row, locked for this transaction; refuses a missing or forged anchor."""
@@ -281,6 +327,12 @@ class AuditLog(AuditReader):
         if not hmac.compare_digest(head.mac, _head_mac(self._key, head.last_seq, head.last_mac)):
             raise AuditLogError("audit log head anchor fails its MAC (wrong key or tampered)")
         return int(head.last_seq), str(head.last_mac)
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and release the connections."""
+        self._group.close()
+        self._hot.close()
+        super().close()
 
     def checkpoint(self) -> Checkpoint:
         """The current head as a :class:`Checkpoint` to store outside the database."""
