@@ -136,9 +136,42 @@ def test_memory_stays_bounded_with_many_identities(digits: Any) -> None:
     assert len(blacklight._states) == 50 and len(prada._states) == 50
     busy_b = blacklight._states.get("busy", "digits")
     busy_p = prada._states.get("busy", "digits")
-    assert busy_b.fps.rows.shape == (16, 50) and busy_b.fps.filled == 16
+    # 64 values have 45 windows of 20, so at most 45 fingerprints: the rows are that wide
+    assert busy_b.fps is not None and busy_b.fps.rows.shape == (16, 45)
+    assert busy_b.fps.filled == 16
     assert busy_p.queries is not None and busy_p.queries.rows.shape == (16, 64)
     assert busy_p.dists.shape == (8,)
+
+
+def test_a_longer_query_widens_the_stored_fingerprints() -> None:
+    detector = BlacklightDetector(BlacklightConfig(seed=0, duplicates=3))
+    rng = np.random.default_rng(0)
+    short = rng.uniform(0, 1, (1, 24))  # 5 windows of 20
+    assert not detector.observe("eve", "m", short).flagged
+    state = detector._states.get("eve", "m")
+    assert state.fps is not None and state.fps.rows.shape[1] == 5
+    long = rng.uniform(0, 1, (1, 64))  # 45 windows
+    flags = [detector.observe("eve", "m", long + 1e-4 * i).flagged for i in range(4)]
+    assert state.fps.rows.shape[1] == 45
+    assert flags == [False, False, False, True]  # near-copies 2, 3 and 4 are duplicates
+    assert detector.observe("eve", "m", short).score == 4.0  # the short one matches its copy
+
+
+@pytest.mark.parametrize("n", [3, 7, 12, 13, 100, 101, 200, 1000, 6000])
+def test_shapiro_w_equals_scipys(n: int) -> None:
+    import warnings
+
+    from scipy import stats
+
+    from aiarmor.serving.detect import shapiro_w
+
+    rng = np.random.default_rng(n)
+    for sample in (rng.normal(size=n), rng.exponential(size=n), rng.uniform(size=n) ** 3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns about p-values for n > 5000
+            expected = stats.shapiro(sample).statistic
+        assert shapiro_w(sample) == pytest.approx(expected, abs=1e-7)
+    assert shapiro_w(np.full(n, 2.5)) == 0.0
 
 
 def test_batches_count_every_sample(digits: Any) -> None:
