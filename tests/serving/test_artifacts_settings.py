@@ -88,6 +88,11 @@ def test_an_encrypted_model_is_decrypted_in_memory_only(copy, artifact_dir, tmp_
         ({"server": {"port": "http"}}, "server.port"),
         ({"auth": {"server_secret": "inline-secret-value"}}, "inline"),
         ({"server": {"tls_cert": "c.pem"}}, "tls_key"),
+        ({"server": {"inference_threads": 0}}, "server.inference_threads"),
+        (
+            {"models": [{"name": "m", "path": "m", "input": {"shape": [4]}, "inference": "gpu"}]},
+            "models.0.inference",
+        ),
         ({"limits": {"backend": "memcached"}}, "limits.backend"),
         (
             {"models": [{"name": "bad name!", "path": "m", "input": {"shape": [4]}}]},

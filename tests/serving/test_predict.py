@@ -139,24 +139,24 @@ def test_output_hardening_per_role(c):
 
 def test_the_audit_entry_is_durable_before_the_response_is_sent(c, monkeypatch):
     appended: list[int] = []
-    real_append = c.gw.audit.append
+    real_append = c.gw.audit.append_async
 
-    def append(entry):
-        seq = real_append(entry)
+    async def append_async(entry):
+        seq = await real_append(entry)
         appended.append(seq)
         return seq
 
-    monkeypatch.setattr(c.gw.audit, "append", append)
-    real_predict = Gateway.predict
+    monkeypatch.setattr(c.gw.audit, "append_async", append_async)
+    real_predict = Gateway.predict_async
 
-    def predict(self, *args):
-        outcome = real_predict(self, *args)
+    async def predict_async(self, *args):
+        outcome = await real_predict(self, *args)
         # the response does not exist yet; the entry must already be in the database
         rows = self.audit.query(identity=None, model="tiny", limit=1)
         assert appended and rows and rows[0]["seq"] == appended[-1]
         return outcome
 
-    monkeypatch.setattr(Gateway, "predict", predict)
+    monkeypatch.setattr(Gateway, "predict_async", predict_async)
     r = c.predict(c.user, X)
     assert r.status_code == 200 and appended
     row = c.gw.audit.query(model="tiny", limit=1)[0]
@@ -165,7 +165,53 @@ def test_the_audit_entry_is_durable_before_the_response_is_sent(c, monkeypatch):
     bad = c.http.post("/v1/models/tiny/predict", json={"inputs": [[1]]}, headers=auth(c.user))
     assert bad.status_code == 422
     assert c.gw.audit.query(model="tiny", limit=1)[0]["decision"] == "invalid"
+    # the synchronous API commits before it returns, too
+    headers = [(b"authorization", f"Bearer {c.user}".encode())]
+    outcome = c.gw.predict("tiny", headers, "application/json", b'{"inputs": [[0, 0, 0, 0]]}')
+    assert outcome.status == 200
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["seq"] == appended[-1] + 1
     assert c.gw.audit.verify().ok
+
+
+def test_an_answer_that_cannot_be_audited_is_not_sent(c, monkeypatch):
+    async def broken(_entry):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(c.gw.audit, "append_async", broken)
+    r = c.predict(c.user, X)
+    assert r.status_code == 503 and r.json() == {"detail": "service unavailable"}
+    assert "labels" not in r.text
+
+
+def test_a_model_may_run_in_a_worker_thread(c, monkeypatch):
+    import asyncio
+
+    from aiarmor.serving.gateway import ServedModel
+
+    def on_event_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    served = c.gw.models["tiny"]
+    threaded = served.settings.model_copy(update={"inference": "thread"})
+    c.gw.models["tiny"] = ServedModel(threaded, served.target, served.signer)
+    seen: list[bool] = []
+    real = served.target.predict_proba
+
+    def predict_proba(x):
+        seen.append(on_event_loop())
+        return real(x)
+
+    monkeypatch.setattr(served.target, "predict_proba", predict_proba)
+    assert c.predict(c.user, X).status_code == 200
+    assert seen == [False]  # in a worker thread
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["decision"] == "allowed"
+    c.gw.models["tiny"] = served
+    assert c.predict(c.user, X).status_code == 200
+    assert seen == [False, True]  # inline: on the event loop
 
 
 def test_a_model_failure_is_a_generic_500_and_is_audited(c, monkeypatch):

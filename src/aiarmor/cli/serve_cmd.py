@@ -72,6 +72,7 @@ def serve_command(
     key = tls_key or (settings.resolve(server.tls_key) if server.tls_key else None)
     if (cert is None) != (key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
+    _set_inference_threads(settings.server.inference_threads)
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -84,6 +85,12 @@ def serve_command(
         log_level="info",
         access_log=False,
     )
+
+
+def _set_inference_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def _store(config: Path) -> Any:

@@ -22,13 +22,14 @@ from starlette.responses import JSONResponse
 from aiarmor._version import __version__
 from aiarmor.serving.gateway import Gateway, Outcome, ServedModel, dumps
 from aiarmor.serving.middleware import BodyLimit, SecurityHeaders
+from aiarmor.serving.predict_route import NAME_PATTERN, PredictRoute
 from aiarmor.serving.settings import GatewaySettings
 
 __all__ = ["create_app", "respond"]
 
 log = logging.getLogger("aiarmor.serving")
 
-ModelName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+ModelName = Annotated[str, Path(pattern=rf"^{NAME_PATTERN}$")]
 _PREDICT_BODY = {
     "required": True,
     "content": {
@@ -114,7 +115,9 @@ def create_app(
     _add_admin_routes(app, gw)
     _document_models(app, sorted(gw.models))
     app.add_exception_handler(Exception, _internal_error)
-    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    limit = settings.server.max_body_bytes
+    app.add_middleware(BodyLimit, max_bytes=limit)
+    app.add_middleware(PredictRoute, gateway=gw, max_bytes=limit)  # the hot path, outside
     app.add_middleware(SecurityHeaders, hsts=settings.server.tls_cert is not None)
     return app
 
@@ -154,7 +157,11 @@ def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
         },
     )
     async def predict(name: ModelName, request: Request) -> Response:
-        """Predict a batch: JSON ``{"inputs": [...]}`` or one ``application/x-npy`` array."""
+        """Predict a batch: JSON ``{"inputs": [...]}`` or one ``application/x-npy`` array.
+
+        Served by :class:`~aiarmor.serving.predict_route.PredictRoute` ahead of the router;
+        this route documents it and serves what that handler passes on (a ``root_path`` it
+        does not match)."""
         body = await request.body()
         headers = request.scope["headers"]
         ctype = request.headers.get("content-type")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from anyio import to_thread
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from aiarmor.serving.auditlog import AuditEntry
@@ -27,7 +28,7 @@ from aiarmor.serving.payload import PayloadError, harden, parse_inputs, summariz
 from aiarmor.serving.settings import DetectionSettings, ModelSettings
 from aiarmor.targets.base import ScoreTarget, Target
 
-__all__ = ["Gateway", "Metrics", "Outcome", "ServedModel"]
+__all__ = ["Decision", "Gateway", "Metrics", "Outcome", "ServedModel"]
 
 log = logging.getLogger("aiarmor.serving")
 
@@ -46,6 +47,18 @@ class Outcome:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+NO_SUCH_MODEL = Outcome(404, {"detail": "no such model"})
+UNAVAILABLE = Outcome(503, {"detail": "service unavailable"}, {"Retry-After": "1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An outcome and the audit entry that must be committed before the outcome is sent."""
+
+    outcome: Outcome
+    entry: AuditEntry
+
+
 @dataclass(frozen=True, slots=True)
 class ServedModel:
     """A loaded model with its configuration."""
@@ -53,6 +66,11 @@ class ServedModel:
     settings: ModelSettings
     target: Target
     signer: str | None
+    scores: bool = field(init=False)
+    """The target gives probabilities (checked once: a protocol check costs ~30 us)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", isinstance(self.target, ScoreTarget))
 
 
 class Metrics:
@@ -81,6 +99,14 @@ class Metrics:
         self.samples = Counter(
             "aiarmor_samples", "Samples predicted", ["model"], registry=self.registry
         )
+        self._children: dict[tuple[str, str], Any] = {}
+
+    def count(self, route: str, decision: str) -> None:
+        """One more request on ``route`` with ``decision`` (label children cached)."""
+        child = self._children.get((route, decision))
+        if child is None:
+            child = self._children[route, decision] = self.requests.labels(route, decision)
+        child.inc()
 
 
 class Gateway:
@@ -106,7 +132,7 @@ class Gateway:
 
     # ----------------------------------------------------------------------- auditing
 
-    def record(
+    def entry(
         self,
         *,
         identity: str,
@@ -117,22 +143,37 @@ class Gateway:
         decision: str,
         status: int,
         scores: Mapping[str, float] | None = None,
-    ) -> None:
-        """Append one audit entry (durable when this returns) and count it."""
-        self.audit.append(
-            AuditEntry(
-                time=time.time(),
-                identity=identity,
-                model=model,
-                route=route,
-                input_sha256=hashlib.sha256(body).hexdigest() if body else "",
-                output_summary=summary,
-                decision=decision,
-                status=status,
-                detector_scores=dict(scores or {}),
-            )
+    ) -> AuditEntry:
+        """The audit entry of one request, stamped now."""
+        return AuditEntry(
+            time=time.time(),
+            identity=identity,
+            model=model,
+            route=route,
+            input_sha256=hashlib.sha256(body).hexdigest() if body else "",
+            output_summary=summary,
+            decision=decision,
+            status=status,
+            detector_scores=dict(scores or {}),
         )
-        self.metrics.requests.labels(route, decision).inc()
+
+    def record(self, **fields: Any) -> None:
+        """Append the entry made of ``fields`` (see :meth:`entry`); durable when this returns."""
+        self.commit(self.entry(**fields))
+
+    def commit(self, entry: AuditEntry) -> None:
+        """Append ``entry`` (durable when this returns) and count it."""
+        self.audit.append(entry)
+        self.metrics.count(entry.route, entry.decision)
+
+    async def commit_async(self, entry: AuditEntry) -> None:
+        """:meth:`commit` without blocking the event loop."""
+        append = getattr(self.audit, "append_async", None)
+        if append is None:  # an audit log without an async API: one worker thread
+            await to_thread.run_sync(self.audit.append, entry)
+        else:
+            await append(entry)
+        self.metrics.count(entry.route, entry.decision)
 
     def authorize(
         self,
@@ -142,20 +183,26 @@ class Gateway:
         model: str = "",
     ) -> Principal | Outcome:
         """The caller, or the (audited) 401/403 outcome that refuses them."""
+        who = self.check(headers, scope, route, model)
+        if isinstance(who, Decision):
+            self.commit(who.entry)
+            return who.outcome
+        return who
+
+    def check(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        scope: str | tuple[str, ...],
+        route: str,
+        model: str = "",
+    ) -> Principal | Decision:
+        """The caller, or the 401/403 decision (not yet audited) that refuses them."""
         try:
             principal = self.auth.authenticate(headers)
         except Unauthenticated as exc:
             log.info("401 on %s: %s", route, exc)
-            self.record(
-                identity="anonymous",
-                model=model,
-                route=route,
-                body=b"",
-                summary="",
-                decision="denied",
-                status=401,
-            )
-            return Outcome(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+            outcome = Outcome(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+            return self._decision("anonymous", model, b"", "denied", outcome, route=route)
         try:
             for wanted in (scope,) if isinstance(scope, str) else scope:
                 if wanted in principal.scopes:
@@ -163,61 +210,107 @@ class Gateway:
             principal.require(wanted, model or None)
         except Forbidden as exc:
             log.info("403 on %s: %s", route, exc)
-            self.record(
-                identity=principal.identity,
-                model=model,
-                route=route,
-                body=b"",
-                summary="",
-                decision="denied",
-                status=403,
-            )
-            return Outcome(403, FORBIDDEN)
+            outcome = Outcome(403, FORBIDDEN)
+            return self._decision(principal.identity, model, b"", "denied", outcome, route=route)
         return principal
+
+    def _decision(
+        self,
+        identity: str,
+        model: str,
+        body: bytes,
+        decision: str,
+        outcome: Outcome,
+        *,
+        route: str = "predict",
+        summary: str = "",
+        scores: Mapping[str, float] | None = None,
+    ) -> Decision:
+        entry = self.entry(
+            identity=identity,
+            model=model,
+            route=route,
+            body=body,
+            summary=summary,
+            decision=decision,
+            status=outcome.status,
+            scores=scores,
+        )
+        return Decision(outcome, entry)
+
+    def refuse_body(
+        self, name: str, headers: list[tuple[bytes, bytes]], status: int, detail: str
+    ) -> Outcome:
+        """The audited refusal of a predict body that is too large or wrongly declared.
+
+        The caller is authenticated first, so an anonymous flood still gets 401s and the
+        record names who sent the body; the connection is closed (the body was not read).
+        """
+        who = self.authorize(headers, "predict", "predict", name)
+        if isinstance(who, Outcome):
+            return who
+        outcome = Outcome(status, {"detail": detail}, {"Connection": "close"})
+        self.commit(self._decision(who.identity, name, b"", "invalid", outcome).entry)
+        return outcome
 
     # ------------------------------------------------------------------------ predict
 
     def predict(
         self, name: str, headers: list[tuple[bytes, bytes]], content_type: str | None, body: bytes
     ) -> Outcome:
-        """The whole predict pipeline for one request."""
+        """The whole predict pipeline for one request, its audit entry committed."""
         started = time.perf_counter()
-        who = self.authorize(headers, "predict", "predict", name)
-        if isinstance(who, Outcome):
+        decision = self.decide(name, headers, content_type, body)
+        try:
+            self.commit(decision.entry)
+        except Exception:
+            return _unaudited(name)
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return decision.outcome
+
+    async def predict_async(
+        self, name: str, headers: list[tuple[bytes, bytes]], content_type: str | None, body: bytes
+    ) -> Outcome:
+        """:meth:`predict` on the event loop: the pipeline runs inline (in a worker thread
+        for models configured with ``inference = "thread"``) and the loop awaits the audit
+        commit instead of blocking on it."""
+        started = time.perf_counter()
+        served = self.models.get(name)
+        if served is not None and served.settings.inference == "thread":
+            decision = await to_thread.run_sync(self.decide, name, headers, content_type, body)
+        else:
+            decision = self.decide(name, headers, content_type, body)
+        try:
+            await self.commit_async(decision.entry)
+        except Exception:
+            return _unaudited(name)
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return decision.outcome
+
+    def decide(
+        self, name: str, headers: list[tuple[bytes, bytes]], content_type: str | None, body: bytes
+    ) -> Decision:
+        """Authenticate, authorize, validate, limit, detect, predict and harden: the outcome
+        and its audit entry, which the caller must commit before sending the outcome."""
+        who = self.check(headers, "predict", "predict", name)
+        if isinstance(who, Decision):
             return who
         served = self.models.get(name)
         if served is None:
-            self.record(
-                identity=who.identity,
-                model=name,
-                route="predict",
-                body=body,
-                summary="",
-                decision="invalid",
-                status=404,
-            )
-            return Outcome(404, {"detail": "no such model"})
-        outcome = self._predict(who, served, content_type, body)
-        self.metrics.latency.observe(time.perf_counter() - started)
-        return outcome
+            return self._decision(who.identity, name, body, "invalid", NO_SUCH_MODEL)
+        return self._decide(who, served, content_type, body)
 
-    def _predict(
+    def _decide(
         self, who: Principal, served: ServedModel, content_type: str | None, body: bytes
-    ) -> Outcome:
+    ) -> Decision:
         name = served.settings.name
 
-        def done(decision: str, outcome: Outcome, summary: str = "", scores: Any = None) -> Outcome:
-            self.record(
-                identity=who.identity,
-                model=name,
-                route="predict",
-                body=body,
-                summary=summary,
-                decision=decision,
-                status=outcome.status,
-                scores=scores,
+        def done(
+            decision: str, outcome: Outcome, summary: str = "", scores: Any = None
+        ) -> Decision:
+            return self._decision(
+                who.identity, name, body, decision, outcome, summary=summary, scores=scores
             )
-            return outcome
 
         try:
             x = parse_inputs(body, content_type, served.settings.input)
@@ -244,8 +337,8 @@ class Gateway:
 
     def _answer(self, served: ServedModel, x: np.ndarray, role: str) -> dict[str, Any]:
         target = served.target
-        if isinstance(target, ScoreTarget):
-            proba = target.predict_proba(x)
+        if served.scores:
+            proba = target.predict_proba(x)  # type: ignore[attr-defined]
             labels = proba.argmax(axis=1)
         else:
             proba, labels = None, target.predict(x)
@@ -281,6 +374,12 @@ class Gateway:
             if _SEVERITY[act] > _SEVERITY.get(action, -1):
                 action = act
         return scores, action
+
+
+def _unaudited(model: str) -> Outcome:
+    """Fail closed: an answer that could not be audited is not sent."""
+    log.exception("audit log append failed for a request to %s: refused with 503", model)
+    return UNAVAILABLE
 
 
 def _too_many(decision: LimitDecision) -> Outcome:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
-__all__ = ["BodyLimit", "BodyTooLarge", "SecurityHeaders"]
+__all__ = [
+    "ASGIApp",
+    "BodyLimit",
+    "BodyTooLarge",
+    "Receive",
+    "Scope",
+    "SecurityHeaders",
+    "Send",
+    "declared_length_problem",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,7 +59,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
-        problem = _declared_length_problem(lengths, self.max_bytes)
+        problem = declared_length_problem(lengths, self.max_bytes)
         if problem is not None:
             await _plain_error(send, *problem)
             return
@@ -67,17 +77,19 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def _declared_length_problem(lengths: list[bytes], limit: int) -> tuple[int, bytes] | None:
+def declared_length_problem(lengths: list[bytes], limit: int) -> tuple[int, str] | None:
+    """(status, detail) if the ``Content-Length`` values are malformed or over ``limit``."""
     if not lengths:
         return None
     if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
-        return 400, b'{"detail":"bad Content-Length header"}'
+        return 400, "bad Content-Length header"
     if int(lengths[0]) > limit:
-        return 413, b'{"detail":"request body larger than %d bytes"}' % limit
+        return 413, f"request body larger than {limit} bytes"
     return None
 
 
-async def _plain_error(send: Send, status: int, body: bytes) -> None:
+async def _plain_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

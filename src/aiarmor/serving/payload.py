@@ -114,16 +114,16 @@ def _validate(array: np.ndarray, schema: InputSchema) -> np.ndarray:
 
 def harden(proba: np.ndarray | None, labels: np.ndarray, policy: OutputPolicy) -> dict[str, Any]:
     """What the caller gets: labels, plus top-k rounded scores unless label-only."""
-    out: dict[str, Any] = {"labels": [int(v) for v in labels]}
+    out: dict[str, Any] = {"labels": np.asarray(labels).astype(np.int64).tolist()}
     if proba is None or policy.label_only:
         return out
     k = min(policy.top_k or proba.shape[1], proba.shape[1])
     order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-    top = np.take_along_axis(proba, order, axis=1)
+    top = proba[np.arange(len(proba))[:, None], order].astype(np.float64)  # round in float64
     if policy.round_digits is not None:
         top = np.round(top, policy.round_digits)
     out["scores"] = [
-        [{"label": int(c), "score": float(p)} for c, p in zip(cs, ps, strict=True)]
+        [{"label": c, "score": p} for c, p in zip(cs, ps, strict=True)]
         for cs, ps in zip(order.tolist(), top.tolist(), strict=True)
     ]
     return out

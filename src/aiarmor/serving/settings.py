@@ -97,6 +97,9 @@ class ServerSettings(_Strict):
     """Serve /metrics without authentication (else the admin or audit scope is needed)."""
     allow_unsigned: bool = False
     """Serve models without a verified signature (development only; warned loudly)."""
+    inference_threads: int = Field(default=1, ge=1, le=256)
+    """PyTorch intra-op threads of ``aiarmor serve`` (1 suits a server answering many small
+    requests: more threads spin between requests and starve the HTTP and audit work)."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:
@@ -234,6 +237,9 @@ class ModelSettings(_Strict):
     input: InputSchema
     output: dict[str, OutputPolicy] = {"default": OutputPolicy()}
     """Hardening by role; ``default`` applies to roles not listed."""
+    inference: Literal["inline", "thread"] = "inline"
+    """Where predict requests run: on the event loop (fastest for models that answer in
+    about a millisecond) or in a worker thread (models slow enough to stall other requests)."""
 
     _check_secret = field_validator("master_key", mode="before")(_secret_field)
 

@@ -1,0 +1,116 @@
+"""The predict route's own ASGI handler: audited 413s, client disconnects, security headers,
+and the FastAPI route as the fallback for a mounted app."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from .conftest import auth
+
+X = [[0.1, 0.2, 0.3, 0.4]]
+
+
+@pytest.fixture
+def c(make_client):
+    client = make_client()
+    client.user = client.key(["predict"])
+    return client
+
+
+def _asgi(app: Any, scope_extra: dict[str, Any], messages: list[dict[str, Any]]) -> list[Any]:
+    """Drive ``app`` with the given request messages; what it sent back."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/models/tiny/predict",
+        "raw_path": b"/v1/models/tiny/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+        **scope_extra,
+    }
+    inbox = list(messages)
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    return sent
+
+
+def test_an_oversized_body_is_refused_after_authentication_and_audited(c):
+    big = b"0" * (65 * 1024)
+    headers = {**auth(c.user), "Content-Type": "application/json"}
+    r = c.http.post("/v1/models/tiny/predict", content=big, headers=headers)
+    assert r.status_code == 413 and r.headers["connection"] == "close"
+    row = c.gw.audit.query(model="tiny", limit=1)[0]
+    assert (row["status"], row["decision"]) == (413, "invalid")
+    assert row["identity"].startswith("key:")
+
+    anonymous = c.http.post("/v1/models/tiny/predict", content=big,
+                            headers={"Content-Type": "application/json"})  # fmt: skip
+    assert anonymous.status_code == 401  # nothing about the body for an unknown caller
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["identity"] == "anonymous"
+
+    bad = c.http.post("/v1/models/tiny/predict", content=b"{}",
+                      headers={**headers, "Content-Length": "12abc"})  # fmt: skip
+    assert bad.status_code == 400
+    assert c.gw.audit.verify().ok
+
+
+def test_a_client_that_disconnects_mid_body_gets_nothing_and_breaks_nothing(c):
+    headers = [(b"authorization", f"Bearer {c.user}".encode()),
+               (b"content-type", b"application/json")]  # fmt: skip
+    before = len(c.gw.audit.query(limit=10_000))
+    sent = _asgi(
+        c.app,
+        {"headers": headers},
+        [{"type": "http.request", "body": b'{"inputs": [[0.1,', "more_body": True},
+         {"type": "http.disconnect"}],
+    )  # fmt: skip
+    assert sent == []
+    assert len(c.gw.audit.query(limit=10_000)) == before  # nothing was decided
+    assert c.predict(c.user, X).status_code == 200
+
+
+def test_predict_answers_carry_the_security_headers(c):
+    r = c.predict(c.user, X)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["cache-control"] == "no-store"
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
+def test_a_mounted_app_is_served_by_the_fastapi_route(c):
+    headers = [(b"authorization", f"Bearer {c.user}".encode()),
+               (b"content-type", b"application/json")]  # fmt: skip
+    body = b'{"inputs": [[0.1, 0.2, 0.3, 0.4]]}'
+    sent = _asgi(
+        c.app,
+        {"headers": headers, "root_path": "/api", "path": "/api/v1/models/tiny/predict",
+         "raw_path": b"/api/v1/models/tiny/predict"},
+        [{"type": "http.request", "body": body, "more_body": False}],
+    )  # fmt: skip
+    assert sent[0]["status"] == 200
+    assert b"labels" in sent[1]["body"]
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["decision"] == "allowed"
