@@ -1,6 +1,6 @@
 """The gateway's overhead: all protections on vs a bare FastAPI endpoint serving the same model.
 
-    .venv/bin/python bench/bench_gateway.py [--requests 600] [--concurrency 8] [--rounds 2]
+    .venv/bin/python bench/bench_gateway.py [--requests 1000] [--concurrency 8] [--bursts 10]
 
 Each server runs in its own process (uvicorn, one worker, loopback, free port): ``bare`` is a
 plain FastAPI route calling the same TorchScript MLP (32 -> 64 -> 10); ``gateway`` is
@@ -12,15 +12,17 @@ security headers, Prometheus metrics and the durable audit log (SQLite WAL, sync
 ``gateway, audit on tmpfs`` puts the SQLite audit log in /dev/shm, where fsync costs nothing:
 not durable, it separates the gateway's own CPU cost from the cost of durable appends. A separate
 load-generator process (httpx, one JSON sample per request) measures latency with one client
-in sequence (p50/p99) and throughput with ``--concurrency`` clients. Servers are measured in
-turn, ``--rounds`` times, and each number is the median over rounds. The machine is noisy
-(2 shared cores): compare the ratios within one run. Bounded: about 2 minutes.
+in sequence (p50/p99) and throughput with ``--concurrency`` clients. All servers run at once
+and are loaded interleaved (request by request for latency, burst by burst for throughput), so
+the noise of a shared machine falls on all of them alike; the server CPU time per request
+(Linux /proc) is the steadiest number. Bounded: about 2 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import secrets
 import socket
@@ -31,11 +33,13 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 N_FEATURES = 32
+WARM_UP = 20
 
 
 # ------------------------------------------------------------------------------- servers
@@ -112,8 +116,10 @@ def _gateway_app(root: Path, mode: str) -> Any:
 
 def serve(mode: str, root: Path, port: int) -> None:
     """Run one server (called in a subprocess)."""
+    import torch
     import uvicorn
 
+    torch.set_num_threads(1)  # as `aiarmor serve` does (server.inference_threads); both alike
     app = _bare_app(root) if mode == "bare" else _gateway_app(root, mode)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -121,38 +127,73 @@ def serve(mode: str, root: Path, port: int) -> None:
 # ------------------------------------------------------------------------- load generator
 
 
-def load(url: str, key: str, n: int, concurrency: int) -> None:
-    """Send the requests and print one JSON line of results (called in a subprocess)."""
+def load(urls: list[str], key: str, n: int, concurrency: int, bursts: int) -> None:
+    """Load every server, interleaved, and print one JSON line (called in a subprocess).
+
+    Latency: one client sends request i to every server in turn (the order rotates), so a
+    noisy moment hits all servers alike. Throughput: ``bursts`` rounds in which each server
+    in turn gets ``n / bursts`` requests from ``concurrency`` threads; per server the median
+    burst rate, and per burst the rate relative to the first server (``bare``).
+    """
     import httpx
     import numpy as np
 
     rng = np.random.default_rng(0)
     bodies = [{"inputs": rng.uniform(0, 1, (1, N_FEATURES)).round(4).tolist()} for _ in range(n)]
     headers = {"Authorization": f"Bearer {key}"}
+    clients = [httpx.Client(base_url=u, headers=headers, timeout=30) for u in urls]
 
-    def run(share: list[dict[str, Any]], out: list[float]) -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-            for body in share:
-                t0 = time.perf_counter()
-                r = http.post("/v1/models/mlp/predict", json=body)
-                out.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    raise SystemExit(f"status {r.status_code}: {r.text[:200]}")
+    def post(http: httpx.Client, body: dict[str, Any]) -> float:
+        t0 = time.perf_counter()
+        r = http.post("/v1/models/mlp/predict", json=body)
+        if r.status_code != 200:
+            raise SystemExit(f"status {r.status_code}: {r.text[:200]}")
+        return time.perf_counter() - t0
 
-    seq: list[float] = []
-    run(bodies[:20], [])  # warm-up
-    run(bodies, seq)
-    par: list[list[float]] = [[] for _ in range(concurrency)]
-    threads = [threading.Thread(target=run, args=(bodies[i::concurrency], par[i]))
-               for i in range(concurrency)]  # fmt: skip
+    for http in clients:
+        for body in bodies[:WARM_UP]:
+            post(http, body)
+    latency: list[list[float]] = [[] for _ in urls]
+    for i, body in enumerate(bodies):
+        for j in range(len(urls)):
+            k = (i + j) % len(urls)
+            latency[k].append(post(clients[k], body))
+    rates: list[list[float]] = [[] for _ in urls]
+    share = max(concurrency, n // bursts)
+    for b in range(bursts):
+        for j in range(len(urls)):
+            k = (b + j) % len(urls)
+            rates[k].append(_burst(urls[k], headers, bodies[:share], concurrency, post))
+    out = []
+    for lat, rate in zip(latency, rates, strict=True):
+        q = statistics.quantiles(lat, n=100)
+        ratio = statistics.median(r / b for r, b in zip(rate, rates[0], strict=True))
+        out.append({"p50": q[49] * 1e3, "p99": q[98] * 1e3, "rps": statistics.median(rate),
+                    "ratio": ratio, "sent": WARM_UP + n + share * bursts})  # fmt: skip
+    print(json.dumps(out))
+
+
+def _burst(url: str, headers: dict[str, str], bodies: list[Any], concurrency: int,
+           post: Callable[[Any, Any], float]) -> float:  # fmt: skip
+    """Requests per second of ``concurrency`` keep-alive clients sending ``bodies``."""
+    import httpx
+
+    clients = [httpx.Client(base_url=url, headers=headers, timeout=30) for _ in range(concurrency)]
+    for http in clients:  # connect before the clock starts
+        http.get("/healthz")
+    threads = [
+        threading.Thread(target=lambda h=h, i=i: [post(h, b) for b in bodies[i::concurrency]])
+        for i, h in enumerate(clients)
+    ]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    q = statistics.quantiles(seq, n=100)
-    print(json.dumps({"p50": q[49] * 1e3, "p99": q[98] * 1e3, "rps": n / wall}))
+    for http in clients:
+        http.close()
+    return len(bodies) / wall
 
 
 # ---------------------------------------------------------------------------- orchestration
@@ -164,29 +205,53 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _measure(mode: str, root: Path, key: str, args: argparse.Namespace) -> dict[str, float]:
+def _start(mode: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, __file__, "--serve", mode, "--root", str(root), "--port", str(port)]
+    return subprocess.Popen(cmd), f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(url: str) -> None:
     import httpx
 
-    port = _free_port()
-    me = [sys.executable, __file__]
-    server = subprocess.Popen([*me, "--serve", mode, "--root", str(root), "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def _measure(modes: list[str], root: Path, key: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Start every server, load them interleaved, and add each one's CPU per request."""
+    servers = [_start(mode, root) for mode in modes]
     try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        out = subprocess.run(
-            [*me, "--load", url, "--key", key, "--requests", str(args.requests),
-             "--concurrency", str(args.concurrency)],
-            capture_output=True, text=True, check=True, timeout=600,
-        )  # fmt: skip
-        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        for _, url in servers:
+            _wait_ready(url)
+        cpu = [_cpu_seconds(proc.pid) for proc, _ in servers]
+        cmd = [sys.executable, __file__, "--load", ",".join(u for _, u in servers), "--key", key,
+               "--requests", str(args.requests), "--concurrency", str(args.concurrency),
+               "--bursts", str(args.bursts)]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800)
+        results = json.loads(out.stdout.strip().splitlines()[-1])
+        for r, (proc, _), before in zip(results, servers, cpu, strict=True):
+            r["cpu"] = (_cpu_seconds(proc.pid) - before) / r["sent"] * 1e3
+        return dict(zip(modes, results, strict=True))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            proc.wait(timeout=30)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _postgres_ok() -> bool:
@@ -215,22 +280,24 @@ def _drop_pg_tables(prefix: str) -> None:
 def _table(results: dict[str, dict[str, float]]) -> str:
     bare = results["bare"]
     rows = [
-        "| server | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s | throughput vs bare |",
-        "|---|---|---|---|---|---|---|",
+        "| server | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s | throughput vs bare "
+        "| server CPU ms/req | CPU vs bare |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for mode, r in results.items():
         rows.append(
             f"| {mode} | {r['p50']:.2f} | {r['p99']:.2f} | {r['p50'] - bare['p50']:+.2f} | "
-            f"{r['p99'] - bare['p99']:+.2f} | {r['rps']:.0f} | {r['rps'] / bare['rps']:.0%} |"
+            f"{r['p99'] - bare['p99']:+.2f} | {r['rps']:.0f} | {r['ratio']:.0%} | "
+            f"{r['cpu']:.2f} | {r['cpu'] / bare['cpu']:.2f}x |"
         )
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--serve")
     parser.add_argument("--load")
     parser.add_argument("--root", type=Path)
@@ -240,7 +307,7 @@ def main() -> None:
     if args.serve:
         return serve(args.serve, args.root, args.port)
     if args.load:
-        return load(args.load, args.key, args.requests, args.concurrency)
+        return load(args.load.split(","), args.key, args.requests, args.concurrency, args.bursts)
     prefix = f"bench_{secrets.token_hex(4)}"
     os.environ["BENCH_PG_PREFIX"] = prefix
     with tempfile.TemporaryDirectory() as tmp:
@@ -252,17 +319,14 @@ def main() -> None:
         modes = ["bare", "gateway"] + (["gateway+pg"] if _postgres_ok() else [])
         if Path("/dev/shm").is_dir():
             modes.append("gateway, audit on tmpfs")
-        runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
         try:
-            for _ in range(args.rounds):
-                for mode in modes:
-                    runs[mode].append(_measure(mode, root, key, args))
+            results = _measure(modes, root, key, args)
         finally:
             if "gateway+pg" in modes:
                 _drop_pg_tables(prefix)
-    results = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
-    print(f"\n{args.requests} requests per run (1 sample each), {args.concurrency} clients for "
-          f"throughput, median of {args.rounds} rounds\n")  # fmt: skip
+    print(f"\n{args.requests} sequential requests per server (1 sample each, servers "
+          f"interleaved), throughput: median of {args.bursts} interleaved bursts of "
+          f"{args.concurrency} clients\n")  # fmt: skip
     print(_table(results))
     if "gateway+pg" not in modes:
         print("\n(PostgreSQL on 127.0.0.1:5432 not reachable: gateway+pg skipped)")
