@@ -192,3 +192,19 @@ def test_the_documented_example_config_is_valid():
     assert [m.name for m in settings.models] == ["digits", "credit"]
     assert settings.models[0].policy_for("partner").label_only
     assert settings.models[0].policy_for("nobody").top_k == 1
+
+
+def test_a_model_configured_with_strip_is_served_with_its_fitted_detector(artifact_dir, tmp_path):
+    from aiarmor.serving.detect import StripDetector
+    from aiarmor.serving.settings import parse_settings
+    from aiarmor.serving.wiring import build_models
+
+    np.savez(tmp_path / "clean.npz", x=np.random.default_rng(0).uniform(-1, 1, (32, 4)))
+    config = base_config(artifact_dir, tmp_path)
+    config["models"][0]["strip"] = {"reference": "clean.npz", "n_overlays": 4}
+    served = build_models(parse_settings(config, base_dir=tmp_path))["tiny"]
+    (detector,) = served.detectors
+    assert isinstance(detector, StripDetector) and detector.action == "block"
+    verdict = detector.observe("someone", "tiny", X)
+    assert verdict.name == "strip" and verdict.score in (0.0, 1.0)
+    assert 0.0 < detector.strip.threshold_ < np.log(3)  # calibrated on the clean inputs

@@ -114,3 +114,77 @@ def test_a_mounted_app_is_served_by_the_fastapi_route(c):
     assert sent[0]["status"] == 200
     assert b"labels" in sent[1]["body"]
     assert c.gw.audit.query(model="tiny", limit=1)[0]["decision"] == "allowed"
+
+
+def _trojaned(x: Any) -> Any:
+    """A 4-feature, 3-class scorer with a backdoor: feature 0 above 0.8 means class 0."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    logits = x @ np.array([[1.0, -2.0, 0.5], [0.3, 1.5, -1.0], [-1.0, 0.2, 2.0], [0.5, 0.5, 0.5]])
+    logits = logits + 3.0 * np.sin(7.0 * x[:, [1, 2, 3]])  # clean predictions move with noise
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[x[:, 0] > 0.8] = [1.0, 0.0, 0.0]
+    return p
+
+
+def test_strip_blocks_trigger_carrying_inputs_per_model(c, tmp_path):
+    import numpy as np
+
+    from aiarmor.serving.detect import build_input_detectors
+    from aiarmor.serving.gateway import ServedModel
+    from aiarmor.targets.callable_target import callable_target
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.0, 0.4, (64, 4))
+    np.savez(tmp_path / "clean.npz", x=clean)
+    served = c.gw.models["tiny"]
+    settings = served.settings.model_copy(
+        update={"strip": {"reference": tmp_path / "clean.npz", "n_overlays": 16, "frr": 0.05}}
+    )
+    settings = type(settings).model_validate(settings.model_dump())
+    target = callable_target(_trojaned, n_classes=3, bounds=(-10.0, 10.0))
+    detectors = build_input_detectors(settings, target, tmp_path)
+    c.gw.models["tiny"] = ServedModel(settings, target, served.signer, detectors)
+
+    normal = c.predict(c.user, rng.uniform(0.0, 0.4, (4, 4)).tolist())
+    assert normal.status_code == 200
+    assert c.gw.audit.query(model="tiny", limit=1)[0]["detector_scores"] == {"strip": 0.0}
+    triggered = rng.uniform(0.0, 0.4, (2, 4))
+    triggered[1, 0] = 0.95  # one sample of the batch carries the trigger
+    r = c.predict(c.user, triggered.tolist())
+    assert r.status_code == 403 and r.json() == {"detail": "forbidden"}
+    row = c.gw.audit.query(model="tiny", limit=1)[0]
+    assert row["decision"] == "blocked" and row["detector_scores"] == {"strip": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (None, "cannot read"),
+        ([[0.1, 0.2, 0.3, 0.4]], "shape (n >= 2, 4)"),
+        ([[0.1, 0.2, 0.3]] * 3, "shape (n >= 2, 4)"),
+        ([[float("nan"), 0, 0, 0]] * 3, "NaN"),
+        ([[99.0, 0, 0, 0]] * 3, "outside the model's input range"),
+    ],
+)
+def test_a_bad_strip_reference_is_a_one_line_config_error(artifact_dir, tmp_path, x, message):
+    import numpy as np
+
+    from aiarmor.core.errors import ConfigError
+    from aiarmor.serving.detect import build_input_detectors
+
+    from .conftest import settings_for
+
+    ref = tmp_path / "ref.npz"
+    if x is None:
+        ref.write_bytes(b"PK\x03\x04 not a zip")
+    else:
+        np.savez(ref, x=np.asarray(x, dtype=np.float64))
+    tiny = settings_for(artifact_dir, tmp_path).models[0].model_dump()
+    tiny["strip"] = {"reference": str(ref)}
+    settings = settings_for(artifact_dir, tmp_path, models=[tiny]).models[0]
+    with pytest.raises(ConfigError, match=r"models\.tiny\.strip\.reference") as err:
+        build_input_detectors(settings, object(), tmp_path)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -25,6 +25,13 @@ traffic, and the work per query does not grow with the number of clients.
   natural streams. Uniform random queries in many dimensions have normal-looking minimum
   distances: this test does not catch them (the budgets and rate limits do).
 
+Per model, a per-input detector may run as well: ``strip`` (:class:`StripDetector`, the
+poisoning area's STRIP fitted at start-up on the model's clean reference inputs, configured
+under ``[models.strip]``) flags batches with inputs whose prediction a superimposed clean
+input barely moves, the mark of a backdoor trigger. Anything with the :class:`QueryDetector`
+``observe`` method can be passed to ``create_app(detectors=...)`` or put in
+``ServedModel.detectors`` (an out-of-distribution score, say).
+
 Configuration (``[detection.config]`` of gateway.toml): one table per detector, e.g.
 ``blacklight = { quantization = 0.2, action = "throttle" }``; an empty table enables a
 detector with its defaults, an absent one leaves it off. Blacklight's ``quantization`` is in
@@ -40,9 +47,11 @@ import functools
 import math
 import threading
 import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -58,7 +67,9 @@ __all__ = [
     "PradaConfig",
     "PradaDetector",
     "QueryDetector",
+    "StripDetector",
     "build_detectors",
+    "build_input_detectors",
 ]
 
 ACTIONS = ("log", "alert", "throttle", "block")
@@ -424,6 +435,61 @@ _RANGES: dict[str, tuple[float, float]] = {
     "min_queries": (3, 100_000), "warmup": (1, 100_000), "threshold": (0.0, 1.0),
     "quantization": (1e-12, math.inf), "test_every": (1, 100_000),
 }  # fmt: skip
+
+
+class StripDetector:
+    """STRIP (:class:`aiarmor.poisoning.STRIP`, fitted on the model's clean reference inputs)
+    on every request to one model. Score: how many samples of the batch fall below the
+    entropy threshold, i.e. look like they carry a backdoor trigger."""
+
+    name = "strip"
+
+    def __init__(self, fitted: Any, action: str) -> None:
+        self.strip = fitted
+        self.action = action
+
+    def observe(self, identity: str, model: str, x: np.ndarray) -> DetectorVerdict:
+        entropy = self.strip.score(_rows(x).reshape(x.shape).astype(np.float32))
+        low = int((entropy < self.strip.threshold_).sum())
+        reason = (
+            f"{low} of {len(entropy)} inputs keep their prediction under superimposition "
+            f"(entropy below {self.strip.threshold_:.3f}: a backdoor trigger?)"
+        )
+        return DetectorVerdict(self.name, float(low), low > 0, reason, self.action)
+
+
+def build_input_detectors(model: Any, target: Any, base_dir: Path) -> tuple[Any, ...]:
+    """The per-input detectors ``model`` (a ``ModelSettings``) asks for, fitted on ``target``."""
+    cfg = model.strip
+    if cfg is None:
+        return ()
+    from aiarmor.poisoning.strip import STRIP
+
+    where = f"models.{model.name}.strip"
+    clean = _reference_inputs(base_dir / cfg.reference, model.input, where)
+    fitted = STRIP(n_overlays=cfg.n_overlays, frr=cfg.frr, seed=cfg.seed).fit(target, clean)
+    return (StripDetector(fitted, cfg.action),)
+
+
+def _reference_inputs(path: Path, schema: Any, where: str) -> NDArray[np.float32]:
+    """Array ``x`` of an ``.npz`` (never unpickled), checked against the input schema."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            x = np.asarray(data["x"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{where}.reference: cannot read array x of {path}: {exc}") from None
+    if x.dtype.kind not in "biuf" or x.shape[1:] != tuple(schema.shape) or len(x) < 2:
+        raise ConfigError(
+            f"{where}.reference: x must be numeric with shape (n >= 2, "
+            f"{', '.join(map(str, schema.shape))}); got {x.dtype} {x.shape}"
+        )
+    if not np.isfinite(x).all():
+        raise ConfigError(f"{where}.reference: x holds NaN or infinity")
+    lo = -math.inf if schema.min is None else schema.min
+    hi = math.inf if schema.max is None else schema.max
+    if float(x.min()) < lo or float(x.max()) > hi:
+        raise ConfigError(f"{where}.reference: x lies outside the model's input range")
+    return x.astype(np.float32)
 
 
 def build_detectors(config: Mapping[str, Any]) -> list[QueryDetector]:

@@ -66,6 +66,8 @@ class ServedModel:
     settings: ModelSettings
     target: Target
     signer: str | None
+    detectors: tuple[Any, ...] = ()
+    """Per-input detectors of this model only (e.g. STRIP), run after the gateway's own."""
     scores: bool = field(init=False)
     """The target gives probabilities (checked once: a protocol check costs ~30 us)."""
 
@@ -320,7 +322,7 @@ class Gateway:
         if not limit.allowed:
             log.info("429 for %s: %s", who.identity, limit.reason)
             return done("throttled", _too_many(limit))
-        scores, action = self._detect(who, name, x)
+        scores, action = self._detect(who, served, x)
         if action == "block":
             return done("blocked", Outcome(403, FORBIDDEN), scores=scores)
         if action == "throttle":
@@ -345,11 +347,14 @@ class Gateway:
         answer = harden(proba, labels, served.settings.policy_for(role))
         return {"model": served.settings.name, **answer}
 
-    def _detect(self, who: Principal, model: str, x: np.ndarray) -> tuple[dict[str, float], str]:
+    def _detect(
+        self, who: Principal, served: ServedModel, x: np.ndarray
+    ) -> tuple[dict[str, float], str]:
         """Run every detector; the strongest configured action among those that flagged."""
         scores: dict[str, float] = {}
         action = ""
-        for detector in self.detectors:
+        model = served.settings.name
+        for detector in (*self.detectors, *served.detectors):
             try:
                 verdict = detector.observe(who.identity, model, x)
             except Exception:  # a broken detector must not take the gateway down

@@ -211,6 +211,20 @@ class InputSchema(_Strict):
         return self
 
 
+class StripSettings(_Strict):
+    """STRIP (:class:`aiarmor.poisoning.STRIP`) on every request to one model: inputs whose
+    prediction barely moves when clean inputs are superimposed carry a backdoor trigger."""
+
+    reference: Path
+    """An ``.npz`` whose array ``x`` holds clean held-out inputs of the model (at least 2)."""
+    n_overlays: int = Field(default=16, ge=1, le=256)
+    """Clean inputs superimposed on each request input (the model runs this many times more)."""
+    frr: float = Field(default=0.01, gt=0.0, lt=0.5)
+    """False-rejection rate on clean inputs that sets the entropy threshold."""
+    action: Literal["log", "alert", "throttle", "block"] = "block"
+    seed: int = 0
+
+
 class OutputPolicy(_Strict):
     """Output hardening for one role: what a caller learns per sample."""
 
@@ -237,6 +251,8 @@ class ModelSettings(_Strict):
     input: InputSchema
     output: dict[str, OutputPolicy] = {"default": OutputPolicy()}
     """Hardening by role; ``default`` applies to roles not listed."""
+    strip: StripSettings | None = None
+    """Run STRIP on every request to this model (a per-input detector; off by default)."""
     inference: Literal["inline", "thread"] = "inline"
     """Where predict requests run: on the event loop (fastest for models that answer in
     about a millisecond) or in a worker thread (models slow enough to stall other requests)."""

@@ -51,13 +51,17 @@ def build_jwt(settings: GatewaySettings) -> JWTVerifier | None:
 
 
 def build_models(settings: GatewaySettings) -> dict[str, ServedModel]:
-    """Every configured model, signature-verified (see :mod:`.artifacts`)."""
+    """Every configured model, signature-verified (see :mod:`.artifacts`), with its own
+    per-input detectors."""
     from aiarmor.serving.artifacts import load_models
+    from aiarmor.serving.detect import build_input_detectors
 
-    return {
-        name: ServedModel(settings.models_by_name[name], loaded.target, loaded.signer)
-        for name, loaded in load_models(settings).items()
-    }
+    served = {}
+    for name, loaded in load_models(settings).items():
+        model = settings.models_by_name[name]
+        detectors = build_input_detectors(model, loaded.target, settings.base_dir)
+        served[name] = ServedModel(model, loaded.target, loaded.signer, detectors)
+    return served
 
 
 def build_gateway(
