@@ -202,3 +202,62 @@ def test_bad_inputs_exit_2_with_one_line(cli, workspace):
         cli, "audit", *model, "--data", d / "test.npz", "--policy", d / "bad.toml"
     )
     assert "budget" in _bad(cli, "audit", *model, "--data", d / "test.npz", "--budget", "max")
+
+
+RECIPE_PY = textwrap.dedent(
+    """
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from models import build
+
+    CALLS = []
+
+    def train(x, y, seed):
+        CALLS.append(seed)
+        torch.manual_seed(seed)
+        m = build()
+        opt = torch.optim.Adam(m.parameters(), lr=0.05)
+        xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y))
+        for _ in range(60):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(xt), yt.long()).backward()
+            opt.step()
+        return m.eval()
+
+    NOT_CALLABLE = 3
+    """
+)
+
+
+def test_a_training_recipe_from_the_command_line_enables_rmia_and_lira(cli, workspace):
+    d, _ = workspace
+    (d / "recipe.py").write_text(RECIPE_PY)
+    x, y = _toy_data(seed=1)
+    np.savez(d / "train.npz", x=x, y=y)
+    common = ["audit", "--model", f"{d}/models.py:build", "--weights", d / "weights.pt",
+              "--data", d / "test.npz", "--train", d / "train.npz", "--bounds", "0,1",
+              "--checks", "privacy.membership", "--budget", "quick"]  # fmt: skip
+
+    def membership(out):
+        doc = _assert_reports(out)
+        return next(c for c in doc["checks"] if c["id"] == "privacy.membership"), doc
+
+    r = cli(*common, "--out", d / "plain")
+    assert r.code in (0, 1), r.err
+    check, _ = membership(d / "plain")
+    assert not any(k.startswith(("rmia", "lira")) for k in check["metrics"])
+
+    r = cli(*common, "--recipe", f"{d}/recipe.py:train", "--out", d / "recipe")
+    assert r.code in (0, 1), r.err
+    check, doc = membership(d / "recipe")
+    assert any(k.startswith("rmia") for k in check["metrics"]), check["metrics"]
+    assert any(k.startswith("lira") for k in check["metrics"])
+    assert doc["subject"]["recipe"] == f"{d}/recipe.py:train"
+
+    for bad, message in [(f"{d}/recipe.py:NOT_CALLABLE", "not a callable training recipe"),
+                         (f"{d}/recipe.py:missing", "has no attribute"),
+                         ("recipe", "file.py:name or package.module:name")]:  # fmt: skip
+        r = cli(*common, "--recipe", bad, "--out", d / "bad")
+        assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err

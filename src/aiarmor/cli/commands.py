@@ -37,6 +37,7 @@ class AuditArgs:
     seed: int
     out_dir: Path
     trust_pickle: bool = False
+    recipe: str | None = None
 
 
 def parse_bounds(text: str | None) -> tuple[float, float] | None:
@@ -78,6 +79,7 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     from aiarmor.audit import audit
     from aiarmor.data import load_dataset
     from aiarmor.targets import load_target
+    from aiarmor.targets.loading import load_callable
     from aiarmor.targets.pickle_models import provenance_of
 
     Budget.parse(args.budget)
@@ -102,6 +104,11 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
         "model_spec": args.model,
         "weights": str(args.weights) if args.weights else None,
     }
+    if args.recipe is not None:  # RMIA/LiRA train reference models with the user's recipe
+        from aiarmor.privacy import attach_recipe
+
+        attach_recipe(target, load_callable(args.recipe, "training recipe"))
+        subject["recipe"] = args.recipe
     provenance = provenance_of(target)
     if provenance is not None:
         subject.update(provenance.subject())

@@ -54,6 +54,10 @@ TRUST_PICKLE_HELP = (
     "A clean scan is required but not proof: unpickling executes code, so this is your "
     "decision, and the report records it."
 )
+RECIPE_HELP = (
+    "Training recipe train_fn(x, y, seed) -> model (file.py:fn or pkg.mod:fn): RMIA and "
+    "LiRA train reference models with it (scikit-learn models need none)."
+)
 
 
 @app.command()
@@ -87,6 +91,7 @@ def audit_cmd(
     n_classes: Annotated[int | None, typer.Option(help="Classes (for plain callables).")] = None,
     trust_type: Annotated[list[str] | None, typer.Option(help="skops type to trust.")] = None,
     trust_pickle: Annotated[bool, typer.Option(help=TRUST_PICKLE_HELP)] = False,
+    recipe: Annotated[str | None, typer.Option(help=RECIPE_HELP)] = None,
     policy: PolicyOpt = None,
     checks: Annotated[str | None, typer.Option(help="Comma-separated check ids.")] = None,
     budget: Budget = "standard",
@@ -107,6 +112,7 @@ def audit_cmd(
         n_classes=n_classes,
         trust_types=tuple(trust_type or ()),
         trust_pickle=trust_pickle,
+        recipe=recipe,
         policy=policy,
         checks=checks,
         budget=budget,

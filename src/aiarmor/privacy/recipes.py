@@ -53,8 +53,8 @@ def recipe_for(target: Any) -> tuple[TrainFn | None, str]:
         return sklearn_recipe(estimator), "sklearn.base.clone of the estimator"
     return None, (
         f"no training recipe for {getattr(target, 'name', type(target).__name__)}: "
-        "reference-model attacks (RMIA, LiRA) need a train_fn (see "
-        "aiarmor.privacy.attach_recipe) or a scikit-learn estimator"
+        "reference-model attacks (RMIA, LiRA) need a train_fn (aiarmor audit --recipe "
+        "file.py:fn, or aiarmor.privacy.attach_recipe) or a scikit-learn estimator"
     )
 
 

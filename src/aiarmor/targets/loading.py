@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -104,10 +105,23 @@ def load_target(
     return _from_file(Path(spec), opts)
 
 
-def _from_python(
-    module: ModuleType, where: str, attr: str, spec: str, opts: _Options, folder: Path
-) -> Target:
-    """Resolve ``attr`` in ``module``, build the model (``folder`` on sys.path) and wrap it."""
+def load_callable(spec: str, what: str = "function") -> Any:
+    """The callable named by ``spec`` (``file.py:name`` or ``package.module:name``), not called:
+    e.g. a training recipe ``train_fn(x, y, seed)`` for ``aiarmor audit --recipe``."""
+    head, sep, attr = spec.rpartition(":")
+    if sep and head.endswith(".py"):
+        module, where = _import_file(Path(head)), head
+    elif (match := _MODULE_SPEC.fullmatch(spec)) is not None:
+        module, where, attr = _import_module(match.group(1)), match.group(1), match.group(2)
+    else:
+        raise ModelLoadError(f"{spec}: name the {what} as file.py:name or package.module:name")
+    obj = _attribute(module, where, attr, spec)
+    if not callable(obj):
+        raise ModelLoadError(f"{spec} is a {type(obj).__name__}, not a callable {what}")
+    return obj
+
+
+def _attribute(module: ModuleType, where: str, attr: str, spec: str) -> object:
     if not re.fullmatch(_DOTTED, attr):
         raise ModelLoadError(f"{spec}: {attr!r} is not a Python name")
     obj: object = module
@@ -118,6 +132,14 @@ def _from_python(
                 f"{where} has no attribute {attr!r}; it defines: {', '.join(names[:12])}"
             )
         obj = getattr(obj, part)
+    return obj
+
+
+def _from_python(
+    module: ModuleType, where: str, attr: str, spec: str, opts: _Options, folder: Path
+) -> Target:
+    """Resolve ``attr`` in ``module``, build the model (``folder`` on sys.path) and wrap it."""
+    obj = _attribute(module, where, attr, spec)
     model = obj if _is_model(obj) else _call_factory(obj, spec, folder)
     return _wrap(model, spec, opts)
 
