@@ -9,27 +9,7 @@ from aiarmor.robustness.diagnostics import diagnose_masking
 from aiarmor.robustness.evaluation import evaluate_robustness
 from aiarmor.targets import TorchTarget
 
-
-class Quantized(torch.nn.Module):
-    """Rounds its input to a 0.5 grid: the gradient of rounding is zero everywhere."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x * 2) / 2)
-
-
-class Noisy(torch.nn.Module):
-    """A randomized defence: Gaussian noise on the input at inference time."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x + 0.05 * torch.randn_like(x))
+from .conftest import Noisy, Quantized
 
 
 @pytest.fixture(scope="module")

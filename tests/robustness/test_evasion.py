@@ -14,25 +14,7 @@ from aiarmor.robustness.evasion import EvasionCheck, default_epsilons
 from aiarmor.robustness.threat import Norm
 from aiarmor.targets import SklearnTarget, TorchTarget
 
-
-class Quantized(torch.nn.Module):
-    """Rounds its input to a 0.5 grid: a classic gradient-masking defence (zero gradients)."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x * 2) / 2)
-
-
-class Noisy(torch.nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x + 0.05 * torch.randn_like(x))
+from .conftest import Noisy, Quantized
 
 
 @pytest.fixture(scope="module")
