@@ -169,9 +169,9 @@ class HotPath:
 
     Appends are the gateway's per-request cost, so they skip SQLAlchemy's per-call statement
     building and pool (about 1 ms per append on a 2-core machine, several times the database
-    work): SQLAlchemy compiles each statement once for the dialect. Only the group-commit
-    leader calls this, so one connection suffices; it is dropped after any error and reopened
-    by the next append.
+    work): SQLAlchemy compiles each statement once for the dialect. Only the audit writer
+    thread (:class:`GroupCommit`) calls this, so one connection suffices; it is dropped after
+    any error and reopened by the next append.
     """
 
     def __init__(self, engine: Engine, records: sa.Table, head: sa.Table) -> None:
@@ -289,8 +289,8 @@ class GroupCommit:
     :meth:`submit` (threads) and :meth:`submit_async` (coroutines; the event loop never
     blocks on the database) return only once their row's transaction has committed, or raise
     its error, so durability per caller is unchanged. Under load the rows of many requests
-    share a transaction and the wake-ups that hand them over: with one writer, appends cost
-    no contended lock and a coroutine's request no thread switch of its own.
+    share one transaction and one wake-up of each side; the writer is the only thread that
+    touches the database connection, so appends never contend for it.
     """
 
     def __init__(
