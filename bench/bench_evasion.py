@@ -10,7 +10,9 @@
     /work/bench-venvs/evasion/bin/pip install pandas skops safetensors typer rich jinja2 \
         matplotlib jsonschema py7zr cryptography fairlearn captum
     apt-get install dataset-fashion-mnist          # real data: /usr/share/datasets/fashion-mnist
-    /work/bench-venvs/evasion/bin/python bench/bench_evasion.py          # 30-40 min on 2 cores
+    /work/bench-venvs/evasion/bin/python bench/bench_evasion.py          # ~90 min on 2 cores:
+    #   15 min training (cached in /tmp/aiarmor-bench), 13 min PGD, about an hour AutoAttack
+    /work/bench-venvs/evasion/bin/python bench/bench_evasion.py --skip-aa  # the PGD table only
     /work/bench-venvs/evasion/bin/python bench/bench_evasion.py --quick  # about a third
 
 Everything runs in one process on the same model, data, epsilon, step size and random start,
