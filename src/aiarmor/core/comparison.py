@@ -12,11 +12,11 @@ registered check: it compares two audits instead of measuring a model.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiarmor.core.findings import CheckResult, Severity
+from aiarmor.core.findings import CheckResult, Finding, Severity
 from aiarmor.core.report import Report, Verdict
 
 
@@ -41,6 +41,28 @@ class ComparisonRow:
         return {k: _num(v) if isinstance(v, float) else v
                 for k, v in (("metric", self.metric), ("before", self.before),
                              ("after", self.after), ("change", self.change))}  # fmt: skip
+
+
+FindingMaker = Callable[[Severity, str, str, dict[str, Any]], Finding]
+"""``make(severity, title, detail, evidence)``: a section's finding, its constants bound."""
+
+
+def finding_maker(check_id: str, remediation: str, standards: tuple[str, ...]) -> FindingMaker:
+    """The finding constructor of one before/after section: only the severity, title, detail
+    and evidence differ between its findings."""
+
+    def make(severity: Severity, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
+        return Finding(
+            check_id=check_id,
+            severity=severity,
+            title=title,
+            detail=detail,
+            remediation=remediation,
+            standards=standards,
+            evidence=evidence,
+        )
+
+    return make
 
 
 def report_metrics(report: Report, check_id: str) -> Mapping[str, float]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiarmor.core.comparison import ComparisonRow as ComparisonRow  # re-exported
-from aiarmor.core.comparison import before_after_metrics, report_metrics
+from aiarmor.core.comparison import before_after_metrics, finding_maker, report_metrics
 from aiarmor.core.comparison import with_section as with_section  # re-exported
 from aiarmor.core.findings import (
     Chart,
@@ -38,6 +38,13 @@ GROUP_CHECK = "fairness.group_metrics"
 PERFORMANCE_CHECK = "baseline.performance"
 PERFORMANCE_METRICS = ("accuracy", "balanced_accuracy")
 _STANDARDS = ("NIST-AI-RMF:MANAGE", "NIST-AI-RMF:MEASURE-2.11")
+
+_REMEDIATION = (
+    "Weigh the disparity reduction against the accuracy cost; if it is not enough, "
+    "try the other method or constraint, revisit the training data, and document the "
+    "accepted trade-off in the policy."
+)
+_finding = finding_maker(SECTION_ID, _REMEDIATION, _STANDARDS)
 
 
 def comparison_rows(before: Report, after: Report) -> list[ComparisonRow]:
@@ -111,22 +118,6 @@ def _verdict_finding(rows: Sequence[ComparisonRow], target: str, method: str) ->
         return _finding(Severity.LOW, f"Mitigation did not reduce {target}", detail, evidence)
     return _finding(Severity.INFO, f"Mitigation reduced {target} by {reduction:.0%}",
                     detail, evidence)  # fmt: skip
-
-
-def _finding(severity: Severity, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
-    return Finding(
-        check_id=SECTION_ID,
-        severity=severity,
-        title=title,
-        detail=detail,
-        remediation=(
-            "Weigh the disparity reduction against the accuracy cost; if it is not enough, "
-            "try the other method or constraint, revisit the training data, and document the "
-            "accepted trade-off in the policy."
-        ),
-        standards=_STANDARDS,
-        evidence=evidence,
-    )
 
 
 def _chart(rows: Sequence[ComparisonRow], attribute: str) -> Chart:

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiarmor.core.comparison import ComparisonRow, before_after_metrics, report_metrics
+from aiarmor.core.comparison import (
+    ComparisonRow,
+    before_after_metrics,
+    finding_maker,
+    report_metrics,
+)
 from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
 from aiarmor.core.report import Report
 from aiarmor.poisoning.sanitize import SanitizeResult
@@ -23,6 +28,14 @@ SECTION_ID = "poisoning.sanitize"
 
 DETECTOR_CHECKS = ("poisoning.spectral", "poisoning.activation_clustering")
 _STANDARDS = ("ATLAS:AML.T0020", "OWASP-ML:ML02", "NIST-AI-RMF:MANAGE", "NIST-AI-RMF:MEASURE-2.7")
+
+_REMEDIATION = (
+    "Review the removed or relabeled rows (the detectors' findings in before/report "
+    "list them); if the attack still succeeds, the poison may be spread over classes "
+    "or not separable in the representations: trace the data's provenance and check "
+    "the model with poisoning.neural_cleanse."
+)
+_make = finding_maker(SECTION_ID, _REMEDIATION, _STANDARDS)
 
 
 def comparison_rows(before: Report, after: Report, result: SanitizeResult) -> list[ComparisonRow]:
@@ -92,20 +105,3 @@ def _finding(rows: list[ComparisonRow], result: SanitizeResult) -> Finding:
     if asr is not None:
         title += f"; attack success {asr.before:.0%} -> {asr.after:.0%}"
     return _make(Severity.INFO, title, detail, evidence)
-
-
-def _make(severity: Severity, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
-    return Finding(
-        check_id=SECTION_ID,
-        severity=severity,
-        title=title,
-        detail=detail,
-        remediation=(
-            "Review the removed or relabeled rows (the detectors' findings in before/report "
-            "list them); if the attack still succeeds, the poison may be spread over classes "
-            "or not separable in the representations: trace the data's provenance and check "
-            "the model with poisoning.neural_cleanse."
-        ),
-        standards=_STANDARDS,
-        evidence=evidence,
-    )

@@ -13,7 +13,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from aiarmor.core.comparison import ComparisonRow, before_after_metrics, report_metrics
+from aiarmor.core.comparison import (
+    ComparisonRow,
+    before_after_metrics,
+    finding_maker,
+    report_metrics,
+)
 from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
 from aiarmor.core.report import Report
 
@@ -24,6 +29,14 @@ PERFORMANCE = "baseline.performance"
 _ATTACK_METRICS = ("auc", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr")
 _PREFIXES = ("", "rmia.", "lira_offline.", "lira_online.")
 _STANDARDS = ("ATLAS:AML.T0024.000", "OWASP-ML:ML04", "NIST-AI-RMF:MANAGE")
+
+_REMEDIATION = (
+    "Pick the epsilon whose accuracy and measured leakage you accept; a smaller "
+    "epsilon (more noise) lowers leakage and accuracy. Record the epsilon and delta "
+    "with the model, and serve it through the gateway with rounded or label-only "
+    "outputs for defence in depth."
+)
+_make = finding_maker(SECTION_ID, _REMEDIATION, _STANDARDS)
 
 
 def dp_rows(before: Report, after: Report, epsilon: float) -> list[ComparisonRow]:
@@ -81,23 +94,6 @@ def _finding(rows: Sequence[ComparisonRow], epsilon: float, delta: float) -> Fin
                      detail, evidence)  # fmt: skip
     return _make(Severity.INFO, f"DP training lowered membership AUC to {auc.after:.3f}",
                  detail, evidence)  # fmt: skip
-
-
-def _make(severity: Severity, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
-    return Finding(
-        check_id=SECTION_ID,
-        severity=severity,
-        title=title,
-        detail=detail,
-        remediation=(
-            "Pick the epsilon whose accuracy and measured leakage you accept; a smaller "
-            "epsilon (more noise) lowers leakage and accuracy. Record the epsilon and delta "
-            "with the model, and serve it through the gateway with rounded or label-only "
-            "outputs for defence in depth."
-        ),
-        standards=_STANDARDS,
-        evidence=evidence,
-    )
 
 
 def _chart(rows: Sequence[ComparisonRow]) -> Chart:

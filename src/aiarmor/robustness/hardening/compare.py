@@ -16,7 +16,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from aiarmor.core.comparison import ComparisonRow, before_after_metrics, report_metrics
+from aiarmor.core.comparison import (
+    ComparisonRow,
+    before_after_metrics,
+    finding_maker,
+    report_metrics,
+)
 from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
 from aiarmor.core.report import Report
 
@@ -27,6 +32,14 @@ EVASION_CHECK = "robustness.evasion"
 PERFORMANCE_CHECK = "baseline.performance"
 _ROBUST = "robust_accuracy.eps="
 _STANDARDS = ("ATLAS:AML.T0043", "OWASP-ML:ML01", "NIST-AI-RMF:MANAGE", "NIST-AI-RMF:MEASURE-2.7")
+
+_REMEDIATION = (
+    "Weigh the robustness gain against the clean-accuracy cost. If the gain is too "
+    "small, train longer, use more inner steps or a warm-up, or try the other method "
+    "(TRADES trades clean accuracy for robustness through beta); confirm the hardened "
+    "model's robustness with the thorough budget, which also checks for gradient masking."
+)
+_finding = finding_maker(SECTION_ID, _REMEDIATION, _STANDARDS)
 
 
 def comparison_rows(before: Report, after: Report) -> list[ComparisonRow]:
@@ -101,23 +114,6 @@ def _verdict_finding(
     return _finding(Severity.INFO,
                     f"Robust accuracy at {eps:g}: {point.before:.1%} -> {point.after:.1%}",
                     detail, evidence)  # fmt: skip
-
-
-def _finding(severity: Severity, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
-    return Finding(
-        check_id=SECTION_ID,
-        severity=severity,
-        title=title,
-        detail=detail,
-        remediation=(
-            "Weigh the robustness gain against the clean-accuracy cost. If the gain is too "
-            "small, train longer, use more inner steps or a warm-up, or try the other method "
-            "(TRADES trades clean accuracy for robustness through beta); confirm the hardened "
-            "model's robustness with the thorough budget, which also checks for gradient masking."
-        ),
-        standards=_STANDARDS,
-        evidence=evidence,
-    )
 
 
 def _charts(rows: Sequence[ComparisonRow], norm: str) -> tuple[Chart, ...]:
