@@ -57,6 +57,20 @@ def test_sign_verify_round_trip_and_tamper_exit_codes(cli, model: Path, signer: 
     )
 
 
+def test_verify_reports_every_difference_then_exits_1(cli, model: Path, signer: Path) -> None:
+    # issue 14: one file changed and one added used to report only the added one
+    assert cli("sign", model, "--key", f"{signer}.key").code == 0
+    (model / "config.json").write_text('{"layers": 3}')
+    (model / "extra\x1b[2J.pkl").write_bytes(b"evil")
+    r = cli("verify", model, "--pub", f"{signer}.pub")
+    assert r.code == 1 and r.out == ""
+    assert r.err.splitlines() == [
+        "aiarmor: verification failed: 2 differences from the signature",
+        "  changed file: 'config.json' (SHA-256 differs from signed)",
+        "  added file: 'extra\\x1b[2J.pkl' (not in the signed manifest)",
+    ]
+
+
 def test_verify_with_the_wrong_key_fails(cli, model: Path, signer: Path, tmp_path: Path) -> None:
     cli("keygen", "--out", tmp_path / "other")
     cli("sign", model, "--key", f"{signer}.key")

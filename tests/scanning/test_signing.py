@@ -423,3 +423,34 @@ def test_bad_key_files_are_input_errors(tmp_path: Path) -> None:
         keys.load_public_key(junk)
     with pytest.raises(InputError, match="does not exist"):
         keys.load_public_key(tmp_path / "missing.pub")
+
+
+def test_every_difference_is_reported_not_only_the_first(model_dir: Path) -> None:
+    # issue 14: one file changed and one added used to report only the added one
+    sign(model_dir, KEY)
+    _flip_byte(model_dir)  # changed: c.bin
+    (model_dir / "new.pkl").write_bytes(b"evil")  # added
+    (model_dir / "a" / "b.bin").unlink()  # removed
+    (model_dir / "z" / "y" / "x").rename(model_dir / "z" / "moved")  # renamed
+    with pytest.raises(SignatureError) as info:
+        verify(model_dir, KEY.public_key())
+    assert info.value.differences == (
+        "changed file: 'c.bin' (SHA-256 differs from signed)",
+        "renamed file: 'z/y/x' -> 'z/moved'",
+        "removed file: 'a/b.bin'",
+        "added file: 'new.pkl' (not in the signed manifest)",
+    )
+    message = str(info.value)
+    assert "\n" not in message and all(d in message for d in info.value.differences)
+
+
+def test_a_long_list_of_differences_is_clipped_in_the_message_but_kept_whole(
+    model_dir: Path,
+) -> None:
+    sign(model_dir, KEY)
+    for i in range(30):
+        (model_dir / f"extra{i:02}.bin").write_bytes(b"e")
+    with pytest.raises(SignatureError) as info:
+        verify(model_dir, KEY.public_key())
+    assert len(info.value.differences) == 30
+    assert str(info.value).endswith("; ... and 10 more differences")

@@ -1,7 +1,8 @@
 """``aiarmor keygen | sign | verify | encrypt | decrypt``: the artifact supply-chain commands.
 
-Exit codes: 0 done / verified, 1 verification failed (one line on stderr naming the first
-problem), 2 bad input (missing file, bad key file, wrong passphrase, tampered ciphertext).
+Exit codes: 0 done / verified, 1 verification failed (on stderr: the problem, or every
+changed/added/removed/renamed file, one per line), 2 bad input (missing file, bad key file,
+wrong passphrase, tampered ciphertext).
 Passphrases come from an environment variable named on the command line, never from argv.
 """
 
@@ -107,13 +108,22 @@ def verify_command(
     try:
         result = signing.verify(path, public, signature=signature)
     except signing.SignatureError as exc:
-        Console(stderr=True, highlight=False).print(
-            clean(f"aiarmor: verification failed: {exc}"), markup=False, soft_wrap=True
-        )
+        _verification_failed(exc.differences)
         raise typer.Exit(1) from None
     when = f" at {result.signed_at}" if result.signed_at else ""
     count = f"{len(result.files)} file{'s' if len(result.files) != 1 else ''}"
     _say(f"verified {path}: {count}, signer sha256:{result.signer}{when}")
+
+
+def _verification_failed(differences: tuple[str, ...]) -> None:
+    """One line for one problem; a count, then one line per difference, for several."""
+    lines = [f"aiarmor: verification failed: {differences[0]}"]
+    if len(differences) > 1:
+        lines = [f"aiarmor: verification failed: {len(differences)} differences from the signature"]
+        lines += [f"  {d}" for d in differences]
+    console = Console(stderr=True, highlight=False)
+    for line in lines:
+        console.print(clean(line), markup=False, soft_wrap=True)
 
 
 def encrypt_command(

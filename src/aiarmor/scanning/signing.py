@@ -19,7 +19,7 @@ nor recording the link text protects what a loader reads. Paths under the signed
 Verification treats the bundle as hostile JSON (size and nesting limits, duplicate keys
 rejected, a strict schema) and never opens a path named in it: the model's files are
 enumerated on disk and compared with the signed list. It fails with :class:`SignatureError`
-naming the first problem: bad signature, wrong key, changed/added/removed/renamed file.
+naming the problem: bad signature, wrong key, or every changed/added/removed/renamed file.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 8
 MAX_FILES = 1_000_000
+MAX_LISTED = 20
+"""How many differences a :class:`SignatureError` message names (the attribute has all)."""
 _MAX_NAME = 4096
 _CHUNK = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -83,7 +85,24 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
 
 
 class SignatureError(AiarmorError):
-    """A model does not match its signature, or the signature bundle is bad."""
+    """A model does not match its signature, or the signature bundle is bad.
+
+    ``differences`` lists every way the model differs from the signed manifest (changed,
+    renamed, removed, added files), all of them; for any other failure it holds the message
+    alone. The message joins them on one line, clipped after :data:`MAX_LISTED` entries.
+    """
+
+    def __init__(self, message: str, differences: Iterable[str] = ()) -> None:
+        self.differences: tuple[str, ...] = tuple(differences) or (message,)
+        super().__init__(message)
+
+    @classmethod
+    def from_differences(cls, differences: list[str]) -> SignatureError:
+        """One error naming every difference (the first ``MAX_LISTED`` in its message)."""
+        shown = "; ".join(differences[:MAX_LISTED])
+        if len(differences) > MAX_LISTED:
+            shown += f"; ... and {len(differences) - MAX_LISTED} more differences"
+        return cls(shown, differences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,33 +271,53 @@ def _check_files(root: Path, signed: SignedManifest) -> None:
         raise SignatureError(f"the signature covers {kind}, but {_q(str(root))} is not one")
     actual = _enumerate(root, signed.ignored, SignatureError)
     expected = {e.name: e for e in signed.files}
-    _check_names(actual, expected)
-    for entry in signed.files:
+    differences = [*_changed(actual, signed.files), *_name_differences(actual, expected)]
+    if differences:
+        raise SignatureError.from_differences(differences)
+
+
+def _changed(actual: dict[str, tuple[Path, int]], files: Iterable[ManifestEntry]) -> list[str]:
+    """Every signed file still present whose size or SHA-256 differs, in signed order."""
+    changed = []
+    for entry in files:
+        if entry.name not in actual:
+            continue
         file_path, size = actual[entry.name]
         if entry.size is not None and size != entry.size:
-            raise SignatureError(
-                f"changed file: {_q(entry.name)} (size {size}, signed {entry.size})"
-            )
+            changed.append(f"changed file: {_q(entry.name)} (size {size}, signed {entry.size})")
+            continue
         digest, _ = _hash_file(file_path)
         if not hmac.compare_digest(digest, entry.sha256):
-            raise SignatureError(f"changed file: {_q(entry.name)} (SHA-256 differs from signed)")
+            changed.append(f"changed file: {_q(entry.name)} (SHA-256 differs from signed)")
+    return changed
 
 
-def _check_names(actual: dict[str, tuple[Path, int]], expected: dict[str, ManifestEntry]) -> None:
+def _name_differences(
+    actual: dict[str, tuple[Path, int]], expected: dict[str, ManifestEntry]
+) -> list[str]:
+    """Renamed, then removed, then added files (an added file with a removed one's digest is
+    a rename); each group sorted by path components."""
     missing = _sorted(set(expected) - set(actual))
     added = _sorted(set(actual) - set(expected))
+    by_digest: dict[str, list[str]] = {}
+    for m in missing:
+        by_digest.setdefault(expected[m].sha256, []).append(m)
     sizes = {expected[m].size for m in missing}
-    for new in added:
+    renamed: list[str] = []
+    for new in list(added):
         if None not in sizes and actual[new][1] not in sizes:
             continue  # no removed file of this size: cannot be a rename, skip hashing it
-        digest, _ = _hash_file(actual[new][0])
-        for old in missing:
-            if hmac.compare_digest(digest, expected[old].sha256):
-                raise SignatureError(f"renamed file: {_q(old)} -> {_q(new)}")
-    if missing:
-        raise SignatureError(f"removed file: {_q(missing[0])}")
-    if added:
-        raise SignatureError(f"added file: {_q(added[0])} (not in the signed manifest)")
+        olds = by_digest.get(_hash_file(actual[new][0])[0])
+        if olds:
+            old = olds.pop(0)
+            renamed.append(f"renamed file: {_q(old)} -> {_q(new)}")
+            missing.remove(old)
+            added.remove(new)
+    return [
+        *renamed,
+        *(f"removed file: {_q(m)}" for m in missing),
+        *(f"added file: {_q(a)} (not in the signed manifest)" for a in added),
+    ]
 
 
 # ----------------------------------------------------------------------- bundle and schema
