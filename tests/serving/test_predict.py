@@ -4,6 +4,7 @@ and every request is in the audit log before its response leaves."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
 
 import numpy as np
@@ -268,3 +269,143 @@ def test_audit_api_queries_and_verifies(c):
     assert rows.status_code == 200 and rows.json()[0]["model"] == "tiny"
     v = c.http.get("/v1/audit/verify", headers=auth(c.admin_key)).json()
     assert v["ok"] is True and v["count"] >= 2 and v["problems"] == []
+
+
+# ------------------------------------------------ issue 14: fail loudly and truthfully
+
+
+def _strict_json(text: str):
+    """The body as JSON, refusing the NaN/Infinity tokens json.loads would let through."""
+
+    def refuse(token: str):
+        raise AssertionError(f"response JSON holds {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def open_range(make_client):
+    """A float32 model without declared min/max, behind the real Blacklight and PRADA."""
+    from aiarmor.serving.detect import BlacklightDetector, PradaDetector
+    from aiarmor.serving.gateway import ServedModel
+
+    client = make_client(detectors=[BlacklightDetector(), PradaDetector()])
+    served = client.gw.models["tiny"]
+    schema = served.settings.input.model_copy(update={"min": None, "max": None})
+    model = served.settings.model_copy(update={"input": schema})
+    client.gw.models["tiny"] = ServedModel(model, served.target, served.signer)
+    client.user = client.key(["predict"])
+    return client
+
+
+def _last(c) -> dict:
+    return c.gw.audit.query(model="tiny", limit=1)[0]
+
+
+@pytest.mark.parametrize("value", [1e39, 3.5e38, -1e300, -3.41e38])
+def test_values_that_overflow_the_dtype_are_refused_not_cast_to_infinity(open_range, value):
+    c = open_range
+    r = c.predict(c.user, [[0.1, 0.2, 0.3, 0.4], [value, 1, 1, 1]])
+    assert r.status_code == 422, r.text
+    assert "float32" in _strict_json(r.text)["detail"]
+    assert (_last(c)["decision"], _last(c)["status"]) == ("invalid", 422)
+    body = _npy(np.asarray([[value, 1, 1, 1]], dtype=np.float64))
+    r = c.http.post("/v1/models/tiny/predict", content=body,
+                    headers={**auth(c.user), "Content-Type": "application/x-npy"})  # fmt: skip
+    assert r.status_code == 422 and "float32" in r.json()["detail"]
+
+
+def test_values_at_the_edge_of_float32_are_answered_and_scored_by_every_detector(open_range):
+    c = open_range
+    r = c.predict(c.user, [[0.1, 0.2, 0.3, 0.4], [3.0e38, 1, 1, -3.0e38]])
+    assert r.status_code == 200 and len(_strict_json(r.text)["labels"]) == 2
+    assert set(_last(c)["detector_scores"]) == {"blacklight", "prada"}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_model_output_is_a_clear_audited_error_not_invalid_json(
+    open_range, monkeypatch, bad
+):
+    c = open_range
+    served = c.gw.models["tiny"]
+    real = served.target.predict_proba
+
+    def overflowing(x):
+        out = real(x)
+        out[-1, 0] = bad
+        return out
+
+    monkeypatch.setattr(served.target, "predict_proba", overflowing)
+    for role in ("default", "label", "full"):
+        r = c.predict(c.key(["predict"], role=role), X)
+        assert r.status_code == 422, r.text
+        assert "not finite" in _strict_json(r.text)["detail"]
+        assert (_last(c)["decision"], _last(c)["status"]) == ("invalid", 422)
+
+
+def test_a_detector_that_cannot_score_fails_closed_and_is_audited(make_client, monkeypatch):
+    class Broken:
+        name = "broken"
+
+        def observe(self, identity, model, x):
+            raise ValueError("cannot score this")
+
+    c = make_client(detectors=[Broken()])
+    served = c.gw.models["tiny"]
+    ran: list[int] = []
+    real = served.target.predict_proba
+
+    def counted(x):
+        ran.append(len(x))
+        return real(x)
+
+    monkeypatch.setattr(served.target, "predict_proba", counted)
+    r = c.predict(c.key(["predict"]), X)
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert ran == []  # the model never ran on an unscored request
+    assert (_last(c)["decision"], _last(c)["status"]) == ("error", 500)
+
+
+def _npy_with_header(shape: object, descr: str = "<f4", data: bytes = b"", **extra) -> bytes:
+    """A .npy body whose header says exactly ``shape`` and ``descr`` (numpy would refuse to
+    write most of these)."""
+    fields = {"descr": descr, "fortran_order": False, "shape": shape, **extra}
+    header = repr(fields).encode("latin-1")
+    pad = 64 - (10 + len(header) + 1) % 64
+    header += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + data
+
+
+@pytest.mark.parametrize(
+    ("shape", "data"),
+    [
+        ((1,) * 65, b"\0" * 4),
+        ((1,) * 33, b"\0" * 4),
+        ((0, 2**70), b""),
+        ((2**70, 0), b""),
+        ((-2, -4), b"\0" * 32),
+        ((-8, -1), b"\0" * 32),
+        ((-1, -4), b"\0" * 16),
+        ((), b"\0" * 4),
+    ],
+)
+def test_hostile_npy_shapes_are_a_4xx_with_one_audit_entry(c, shape, data):
+    before = c.gw.audit.verify().count
+    r = c.http.post("/v1/models/tiny/predict", content=_npy_with_header(shape, data=data),
+                    headers={**auth(c.user), "Content-Type": "application/x-npy"})  # fmt: skip
+    assert 400 <= r.status_code < 500, (shape, r.status_code, r.text)
+    assert "\n" not in r.json()["detail"]
+    assert c.gw.audit.verify().count == before + 1
+    assert _last(c)["decision"] == "invalid"
+
+
+def test_a_failing_limiter_is_a_generic_500_that_is_still_audited(c, monkeypatch):
+    def down(*_a, **_k):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(c.gw.limiter, "acquire", down)
+    before = c.gw.audit.verify().count
+    r = c.predict(c.user, X)
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert c.gw.audit.verify().count == before + 1
+    assert (_last(c)["decision"], _last(c)["status"]) == ("error", 500)

@@ -24,7 +24,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from aiarmor.serving.auditlog import AuditEntry
 from aiarmor.serving.auth import Authenticator, Forbidden, Principal, Unauthenticated
 from aiarmor.serving.limits import LimitDecision, Limiter
-from aiarmor.serving.payload import PayloadError, harden, parse_inputs, summarize
+from aiarmor.serving.payload import (
+    PayloadError,
+    finite_scores,
+    harden,
+    parse_inputs,
+    summarize,
+)
 from aiarmor.serving.settings import DetectionSettings, ModelSettings
 from aiarmor.targets.base import ScoreTarget, Target
 
@@ -48,6 +54,8 @@ class Outcome:
 
 
 NO_SUCH_MODEL = Outcome(404, {"detail": "no such model"})
+INTERNAL = Outcome(500, {"detail": "internal error"})
+NON_FINITE = "the model's output for these inputs is not finite (NaN or infinity)"
 UNAVAILABLE = Outcome(503, {"detail": "service unavailable"}, {"Retry-After": "1"})
 
 
@@ -294,13 +302,19 @@ class Gateway:
     ) -> Decision:
         """Authenticate, authorize, validate, limit, detect, predict and harden: the outcome
         and its audit entry, which the caller must commit before sending the outcome."""
-        who = self.check(headers, "predict", "predict", name)
-        if isinstance(who, Decision):
-            return who
-        served = self.models.get(name)
-        if served is None:
-            return self._decision(who.identity, name, body, "invalid", NO_SUCH_MODEL)
-        return self._decide(who, served, content_type, body)
+        identity = "anonymous"
+        try:
+            who = self.check(headers, "predict", "predict", name)
+            if isinstance(who, Decision):
+                return who
+            identity = who.identity
+            served = self.models.get(name)
+            if served is None:
+                return self._decision(identity, name, body, "invalid", NO_SUCH_MODEL)
+            return self._decide(who, served, content_type, body)
+        except Exception:  # key store or limiter down, or a bug: still one audited answer
+            log.exception("predict on %s failed", name)
+            return self._decision(identity, name, body, "error", INTERNAL)
 
     def _decide(
         self, who: Principal, served: ServedModel, content_type: str | None, body: bytes
@@ -323,6 +337,8 @@ class Gateway:
             log.info("429 for %s: %s", who.identity, limit.reason)
             return done("throttled", _too_many(limit))
         scores, action = self._detect(who, served, x)
+        if action == "error":  # fail closed: a request no detector may skip is not answered
+            return done("error", INTERNAL, scores=scores)
         if action == "block":
             return done("blocked", Outcome(403, FORBIDDEN), scores=scores)
         if action == "throttle":
@@ -331,35 +347,48 @@ class Gateway:
             return done("throttled", _too_many(retry), scores=scores)
         try:
             answer = self._answer(served, x, who.role)
+        except PayloadError as exc:  # an output JSON cannot carry (NaN, infinity)
+            log.warning("model %s on %s: %s", name, who.identity, exc.message)
+            return done("invalid", Outcome(exc.status, {"detail": exc.message}), scores=scores)
         except Exception:  # the model itself failed on validated input
             log.exception("model %s failed", name)
-            return done("error", Outcome(500, {"detail": "internal error"}), scores=scores)
+            return done("error", INTERNAL, scores=scores)
         self.metrics.samples.labels(name).inc(int(x.shape[0]))
         return done("allowed", Outcome(200, answer), summarize(answer), scores)
 
     def _answer(self, served: ServedModel, x: np.ndarray, role: str) -> dict[str, Any]:
         target = served.target
         if served.scores:
-            proba = target.predict_proba(x)  # type: ignore[attr-defined]
+            proba = np.asarray(target.predict_proba(x))  # type: ignore[attr-defined]
+            if not finite_scores(proba):  # argmax of NaN is no label either
+                raise PayloadError(422, NON_FINITE)
             labels = proba.argmax(axis=1)
         else:
-            proba, labels = None, target.predict(x)
+            proba, labels = None, np.asarray(target.predict(x))
+            if not finite_scores(labels):
+                raise PayloadError(422, NON_FINITE)
         answer = harden(proba, labels, served.settings.policy_for(role))
         return {"model": served.settings.name, **answer}
 
     def _detect(
         self, who: Principal, served: ServedModel, x: np.ndarray
     ) -> tuple[dict[str, float], str]:
-        """Run every detector; the strongest configured action among those that flagged."""
+        """Run every detector; the strongest configured action among those that flagged, or
+        ``"error"`` as soon as one cannot score the request (it fails closed)."""
         scores: dict[str, float] = {}
         action = ""
         model = served.settings.name
         for detector in (*self.detectors, *served.detectors):
             try:
                 verdict = detector.observe(who.identity, model, x)
-            except Exception:  # a broken detector must not take the gateway down
-                log.exception("detector %s failed", getattr(detector, "name", detector))
-                continue
+            except Exception:  # fail closed: never answer a request a detector did not see
+                log.exception(
+                    "detector %s could not score a request of %s to %s: refused",
+                    getattr(detector, "name", detector),
+                    who.identity,
+                    model,
+                )
+                return scores, "error"
             scores[verdict.name] = float(verdict.score)
             if not verdict.flagged:
                 continue
@@ -394,5 +423,6 @@ def _too_many(decision: LimitDecision) -> Outcome:
 
 
 def dumps(body: Mapping[str, Any] | None) -> bytes:
-    """Compact JSON for responses."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    """Compact, valid JSON for responses: NaN or infinity raise instead of becoming tokens
+    no JSON parser accepts (the pipeline refuses such answers before they get here)."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
