@@ -6,20 +6,27 @@ import io
 import json
 import struct
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
+from jsonschema import Draft202012Validator
 from safetensors.torch import save_file
 
 from aiarmor.scanning import ScanReport, scan, scan_bytes, to_sarif
 from aiarmor.scanning.testing.builders import hdf5_bytes
+
+SCHEMA = Draft202012Validator(
+    json.loads(resources.files("aiarmor.scanning").joinpath("scan.schema.json").read_text())
+)
 
 
 def _clean(report: ScanReport) -> None:
     assert report.findings == (), [f.to_dict() for f in report.findings]
     assert report.exit_code == 0
     assert report.to_dict()["summary"]["result"] == "no findings"
+    SCHEMA.validate(report.to_dict())
 
 
 def test_torch_save_zip(tmp_path: Path) -> None:

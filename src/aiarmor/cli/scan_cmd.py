@@ -1,8 +1,15 @@
-"""``aiarmor scan PATH... [--format text|json|sarif] [--out FILE]``."""
+"""``aiarmor scan PATH... [--format text|json|sarif] [--out FILE]``.
+
+Exit codes: 0 no finding at or above low (informational notes may exist), 1 at least one
+finding at or above low, 2 could not scan (a path that does not exist, an unreadable file).
+The words printed follow the same rule: informational notes are never called findings, and
+an incomplete scan never says "no findings".
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -13,22 +20,49 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from aiarmor.core.errors import ConfigError
+from aiarmor.core.errors import ConfigError, InputError
 from aiarmor.scanning import ScanReport, scan, to_sarif
+from aiarmor.scanning.types import FAIL_AT
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(value: str) -> Text:
-    """Attacker-controlled text for the terminal: control characters shown, never markup."""
-    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value))
+    """Attacker-controlled text for the terminal: control characters and bidi overrides
+    shown as escapes, never markup."""
+    return Text(_escape(value))
+
+
+def _escape(value: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def headline(report: ScanReport) -> str:
+    """One sentence that agrees with the exit code (``findings`` only at or above low)."""
+    files = _count(len(report.files), "file")
+    blocking, notes = len(report.blocking), len(report.notes)
+    note_text = _count(notes, "informational note")
+    if report.errors:
+        paths = _count(len(report.errors), "path")
+        found = f"{_count(blocking, 'finding')} at or above {FAIL_AT.label}, {note_text}"
+        return f"scan incomplete: {paths} could not be scanned (see stderr); {found} in {files}"
+    if blocking:
+        extra = f" and {note_text}" if notes else ""
+        return f"{_count(blocking, 'finding')} at or above {FAIL_AT.label}{extra} in {files}"
+    if notes:
+        return f"no findings at or above {FAIL_AT.label} ({files} scanned); {note_text}"
+    return f"no findings ({files} scanned)"
 
 
 def render_text(report: ScanReport) -> Table | Text:
-    """A Rich table of the findings ("no findings" when empty, never "safe")."""
+    """A Rich table of the findings and notes under a headline ("no findings", never "safe")."""
     if not report.findings:
-        return Text(f"no findings ({len(report.files)} files scanned)")
-    table = Table(title=f"{len(report.findings)} findings in {len(report.files)} files")
+        return Text(headline(report))
+    table = Table(title=headline(report))
     for col in ("severity", "rule", "path", "title"):
         table.add_column(col, overflow="fold")
     for f in report.findings:
@@ -49,13 +83,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command("scan")
     def scan_command(
-        paths: Annotated[list[Path], typer.Argument(help="Files or directories to scan.")],
-        fmt: Annotated[str, typer.Option("--format", help="text | json | sarif.")] = "text",
-        out: Annotated[Path | None, typer.Option("--out", help="Write the output here.")] = None,
+        paths: Annotated[
+            list[Path], typer.Argument(help="Files or directories to scan.", metavar="PATH...")
+        ],
+        fmt: Annotated[
+            str, typer.Option("--format", help="text | json | sarif.", metavar="FORMAT")
+        ] = "text",
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Write the output here.", metavar="FILE")
+        ] = None,
     ) -> None:
         """Scan model files for code execution and format abuse (never loads them)."""
         if fmt not in ("text", "json", "sarif"):
             raise ConfigError(f"unknown --format {fmt!r} (expected text, json or sarif)")
+        missing = [p for p in paths if not os.path.lexists(p)]
+        if missing:
+            raise InputError(f"{_escape(repr(str(missing[0])))} does not exist")
         report = scan(paths)
         _emit(report, fmt, out)
         raise typer.Exit(report.exit_code)

@@ -65,6 +65,7 @@ __all__ = [
     "decrypt_file",
     "decrypt_to_memory",
     "encrypt_file",
+    "header_facts",
     "is_encrypted",
     "open_decrypted",
     "open_verified",
@@ -80,6 +81,8 @@ MAX_CHUNK_SIZE = 64 << 20
 ENCRYPTED_SUFFIX = ".aiarmor-enc"
 DEFAULT_MAX_BYTES = 16 << 30
 _HEADER = struct.Struct(">8sBBI16s40s7s")
+HEADER_SIZE = _HEADER.size
+"""Bytes of the clear header before the first chunk."""
 _TAG = 16
 _MAX_CHUNKS = 1 << 32
 
@@ -306,6 +309,21 @@ def is_encrypted(path: Path | str) -> bool:
         return False
     with path.open("rb") as handle:
         return handle.read(len(MAGIC)) == MAGIC
+
+
+def header_facts(raw: bytes) -> dict[str, object]:
+    """The clear-text facts of an encrypted artifact's header (for the scanner; no key needed).
+
+    ``raw`` is the start of the file (at least the 77-byte header); raises
+    :class:`DecryptionError` naming what is wrong with a malformed header.
+    """
+    header = _Header.unpack(bytes(raw[: _HEADER.size]))
+    return {
+        "version": VERSION,
+        "content": "file" if header.content == CONTENT_FILE else "directory (tar)",
+        "chunk_size": header.chunk_size,
+        "key_id": header.key_id.hex()[:16],
+    }
 
 
 def encrypt_file(

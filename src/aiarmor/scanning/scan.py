@@ -15,6 +15,7 @@ from typing import Any, cast
 from aiarmor.core.findings import Severity
 from aiarmor.scanning import pickle_scan
 from aiarmor.scanning.formats import (
+    aiarmor_enc,
     archives,
     gguf,
     keras,
@@ -109,6 +110,9 @@ def analyze(ctx: ScanContext, data: bytes, path: str, depth: int) -> None:
     head = bytes(data[:512])
     if not head.startswith(b"PK") and zipfmt.is_zip(data) and _has_central(data):
         zipfmt.scan_zip(ctx, data, path, depth, analyze)  # polyglot: data before a zip
+        return
+    if aiarmor_enc.is_aiarmor_encrypted(head):
+        aiarmor_enc.scan_encrypted(ctx, data, path)
         return
     if pickle_scan.looks_like_pickle(head):
         _pickle(ctx, data, path)

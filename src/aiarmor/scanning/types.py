@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiarmor._version import __version__
 from aiarmor.core.findings import Severity, _jsonable
+
+SCAN_SCHEMA_VERSION = "1.0"
+"""Version of the scan JSON contract (``scanning/scan.schema.json``); a major bump breaks it."""
+FAIL_AT = Severity.LOW
+"""A finding at or above this severity makes the scan exit 1; below it is an informational note."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +89,32 @@ class ScanReport:
     """Paths that could not be scanned at all (missing, unreadable): exit code 2."""
 
     @property
+    def blocking(self) -> tuple[ScanFinding, ...]:
+        """The findings that set the exit code: severity at or above :data:`FAIL_AT`."""
+        return tuple(f for f in self.findings if f.severity >= FAIL_AT)
+
+    @property
+    def notes(self) -> tuple[ScanFinding, ...]:
+        """Informational notes (below :data:`FAIL_AT`): they never fail a scan."""
+        return tuple(f for f in self.findings if f.severity < FAIL_AT)
+
+    @property
     def exit_code(self) -> int:
-        """2 could not scan something, 1 a finding of at least low severity, else 0."""
+        """2 could not scan something, 1 a finding at or above :data:`FAIL_AT`, else 0."""
         if self.errors:
             return 2
-        return 1 if any(f.severity >= Severity.LOW for f in self.findings) else 0
+        return 1 if self.blocking else 0
+
+    @property
+    def result(self) -> str:
+        """``error`` (exit 2), ``findings`` (exit 1), ``no findings`` (exit 0; notes may exist)."""
+        return {2: "error", 1: "findings", 0: "no findings"}[self.exit_code]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (``aiarmor scan --format json``)."""
+        """JSON form (``aiarmor scan --format json``; schema ``scanning/scan.schema.json``)."""
         return {
+            "schema_version": SCAN_SCHEMA_VERSION,
+            "tool": {"name": "aiarmor", "version": __version__},
             "findings": [f.to_dict() for f in self.findings],
             "files": [f.to_dict() for f in self.files],
             "errors": list(self.errors),
@@ -100,6 +123,8 @@ class ScanReport:
                 "findings": {
                     s.label: sum(f.severity is s for f in self.findings) for s in Severity
                 },
-                "result": "findings" if self.findings else "no findings",
+                "fail_on": FAIL_AT.label,
+                "result": self.result,
+                "exit_code": self.exit_code,
             },
         }
