@@ -105,11 +105,14 @@ def test_one_crashing_check_does_not_sink_the_others(checks):
     assert by_id["t.boom"].status is CheckStatus.ERROR
     assert by_id["t.boom"].reason == "RuntimeError: exploded with two lines"
     assert by_id["t.skip"].status is CheckStatus.SKIPPED and by_id["t.skip"].reason == "no"
-    assert by_id["t.medium"].status is CheckStatus.FAILED
-    # a medium finding does not fail the default (high) policy, but the error is exit 2
-    assert report.verdict is Verdict.PASS
+    # a medium finding does not fail the default (high) policy: the check passed with it
+    assert by_id["t.medium"].status is CheckStatus.PASSED and by_id["t.medium"].findings
+    # ... but a check that could not finish leaves the audit incomplete, never "pass"
+    assert report.verdict is Verdict.INCOMPLETE
     assert report.exit_code == 2
     assert report.errors == ("t.boom: RuntimeError: exploded with two lines",)
+    assert report.verdict_reasons == ("t.boom: could not finish (RuntimeError: exploded with "
+                                      "two lines)",)  # fmt: skip
     assert set(report.timings) == {"total", *checks}
 
 
@@ -119,6 +122,29 @@ def test_fail_on_and_policy_params_drive_the_verdict(checks):
     assert report.verdict is Verdict.FAIL and report.exit_code == 1
     assert [f.title for f in report.findings] == ["accuracy low", "meh"]
     assert len(report.verdict_reasons) == 2
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "status", "verdict"),
+    [("low", CheckStatus.FAILED, Verdict.FAIL), ("medium", CheckStatus.FAILED, Verdict.FAIL),
+     ("high", CheckStatus.PASSED, Verdict.PASS), ("critical", CheckStatus.PASSED, Verdict.PASS)],
+)  # fmt: skip
+def test_check_status_and_verdict_follow_one_rule(checks, fail_on, status, verdict):
+    """A check is failed exactly when its findings fail the verdict (issue 14)."""
+    pol = parse_policy(f'[policy]\nfail_on = "{fail_on}"')
+    report = audit(LinearTarget(), _data(), checks=["t.score", "t.medium"], policy=pol)
+    assert report.check("t.medium").status is status
+    assert report.verdict is verdict
+    failed = [c.id for c in report.checks if c.status is CheckStatus.FAILED]
+    assert len(failed) == len(report.verdict_reasons)
+
+
+def test_an_errored_required_or_failing_audit_is_still_incomplete(checks):
+    pol = parse_policy('[policy]\nfail_on = "medium"')
+    report = audit(LinearTarget(), _data(), checks=["t.medium", "t.boom"], policy=pol)
+    assert report.verdict is Verdict.INCOMPLETE and report.exit_code == 2
+    assert any(r.startswith("t.medium: 1 finding") for r in report.verdict_reasons)
+    assert report.to_dict()["verdict"] == "incomplete"
 
 
 def test_thresholds_and_suppressions(checks):
@@ -187,6 +213,6 @@ def test_report_json_is_strict(checks):
     report = audit(LinearTarget(), _data(), checks=checks)
     doc = report.to_dict()
     json.dumps(doc, allow_nan=False)
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "2.0"
     assert doc["subject"]["model"] == "linear" and doc["subject"]["n_samples"] == 40
-    assert doc["summary"]["checks"] == {"passed": 1, "failed": 1, "skipped": 1, "error": 1}
+    assert doc["summary"]["checks"] == {"passed": 2, "failed": 0, "skipped": 1, "error": 1}

@@ -20,7 +20,7 @@ import numpy as np
 from aiarmor._version import __version__
 from aiarmor.builtin import load_builtin_checks
 from aiarmor.core.errors import InputError, PolicyError
-from aiarmor.core.findings import CheckOutcome, CheckResult, CheckStatus, Finding, Severity
+from aiarmor.core.findings import CheckOutcome, CheckResult, CheckStatus, Finding, status_of
 from aiarmor.core.policy import Policy, Threshold
 from aiarmor.core.registry import Budget, Check, CheckContext, get_check, registered
 from aiarmor.core.report import Report, Verdict
@@ -179,9 +179,7 @@ def _apply_policy(result: CheckResult, cls: type[Check], policy: Policy) -> Chec
         if s is not None:
             f = replace(f, suppressed=True, justification=s.justification)
         marked.append(f)
-    failed = any(not f.suppressed and f.severity >= Severity.LOW for f in marked)
-    status = CheckStatus.FAILED if failed else CheckStatus.PASSED
-    return replace(result, findings=tuple(marked), status=status)
+    return replace(result, findings=tuple(marked), status=status_of(marked, policy.fail_on))
 
 
 def _threshold_findings(
@@ -210,6 +208,8 @@ def _threshold_findings(
 
 
 def _verdict(results: list[CheckResult], policy: Policy) -> tuple[Verdict, tuple[str, ...]]:
+    """fail on findings at ``fail_on`` or a required check that did not run; incomplete
+    (whatever else was found) when any check errored, since its answer is unknown."""
     reasons = []
     for r in results:
         worst = [f for f in r.findings if not f.suppressed and f.severity >= policy.fail_on]
@@ -218,8 +218,12 @@ def _verdict(results: list[CheckResult], policy: Policy) -> tuple[Verdict, tuple
                 f"{r.id}: {len(worst)} finding(s) at or above {policy.fail_on.label} "
                 f"(e.g. {worst[0].title})"
             )
-        if r.id in policy.required and r.status in (CheckStatus.SKIPPED, CheckStatus.ERROR):
-            reasons.append(f"{r.id}: required by the policy but {r.status.value} ({r.reason})")
+        if r.status is CheckStatus.ERROR:
+            reasons.append(f"{r.id}: could not finish ({r.reason})")
+        elif r.id in policy.required and r.status is CheckStatus.SKIPPED:
+            reasons.append(f"{r.id}: required by the policy but skipped ({r.reason})")
+    if any(r.status is CheckStatus.ERROR for r in results):
+        return Verdict.INCOMPLETE, tuple(reasons)
     return (Verdict.FAIL if reasons else Verdict.PASS), tuple(reasons)
 
 

@@ -67,7 +67,7 @@ def test_the_section_states_the_reduction_and_the_accuracy_cost():
 
 def test_a_mitigation_that_did_not_help_is_a_finding():
     section = _section(_report(0.05, 0.1, 0.85), _report(0.06, 0.08, 0.84))
-    assert section.status is CheckStatus.FAILED
+    assert section.status is CheckStatus.PASSED  # a low finding does not fail fail_on=high
     assert section.findings[0].severity is Severity.LOW
     assert section.findings[0].title.startswith("Mitigation did not reduce")
 

@@ -54,3 +54,25 @@ def test_illegal_xml_characters_are_stripped_and_text_survives(hostile_report: R
     assert "Pickle opcode GLOBAL os.system[31m" in failure.text
     assert "<script>alert(1)</script>" in failure.text  # escaped on the wire, intact when parsed
     assert "<script>" not in text
+
+
+def test_run_properties_are_json_not_python_repr(report: Report):
+    import dataclasses
+
+    odd = dataclasses.replace(
+        report, subject={**report.subject, "capabilities": ["labels", "scores"], "policy": None}
+    )
+    props = {p.get("name"): p.get("value") for p in _suite(report_to_junit(odd)).find("properties")}
+    assert props["subject.capabilities"] == '["labels", "scores"]'
+    assert props["subject.policy"] == "null"
+    assert props["verdict"] == report.verdict.value
+
+
+def test_incomplete_verdict_is_carried(report: Report):
+    import dataclasses
+
+    from aiarmor.core.report import Verdict
+
+    text = report_to_junit(dataclasses.replace(report, verdict=Verdict.INCOMPLETE))
+    props = {p.get("name"): p.get("value") for p in _suite(text).find("properties")}
+    assert props["verdict"] == "incomplete"

@@ -106,7 +106,8 @@ def test_invocation_reports_errors(log, report: Report):
     (invocation,) = log["runs"][0]["invocations"]
     assert invocation["executionSuccessful"] is False
     texts = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
-    assert "poisoning.backdoor: CheckError: model returned NaN logits" in texts
+    # told once (report.errors repeats the errored check; issue 14 saw it twice)
+    assert texts == ["check poisoning.backdoor errored: CheckError: model returned NaN logits"]
     ok = dataclasses.replace(
         report,
         checks=tuple(c for c in report.checks if c.status is not CheckStatus.ERROR),

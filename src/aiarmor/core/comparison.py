@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiarmor.core.findings import CheckResult, Finding, Severity
+from aiarmor.core.findings import CheckResult, Finding, Severity, status_of
 from aiarmor.core.report import Report, Verdict
 
 
@@ -83,13 +83,16 @@ def before_after_metrics(rows: Iterable[ComparisonRow]) -> dict[str, float]:
 
 
 def with_section(report: Report, section: CheckResult, extra_subject: Mapping[str, Any]) -> Report:
-    """``report`` with ``section`` appended, its subject extended, the verdict re-checked."""
-    fail_on = Severity.parse(str(report.subject.get("fail_on", "high")))
+    """``report`` with ``section`` appended, its subject extended, its status and the verdict
+    decided by the report's policy rule (:func:`~aiarmor.core.findings.status_of`)."""
+    fail_on = report.fail_on
+    section = replace(section, status=status_of(section.findings, fail_on))
     worst = [f for f in section.findings if not f.suppressed and f.severity >= fail_on]
     reasons = report.verdict_reasons
     verdict = report.verdict
     if worst:
-        verdict = Verdict.FAIL
+        if verdict is Verdict.PASS:
+            verdict = Verdict.FAIL
         reasons = (*reasons, f"{section.id}: {worst[0].title}")
     return replace(
         report,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,17 @@ class CheckStatus(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     ERROR = "error"
+
+
+def status_of(findings: Iterable[Finding], fail_on: Severity) -> CheckStatus:
+    """The one rule for a check that ran: failed when an unsuppressed finding reaches the
+    policy's ``fail_on`` severity, else passed (findings below it are reported, not failed).
+
+    The verdict uses the same rule, so a report never shows a failed check beside a passing
+    verdict (or a check that failed the verdict shown as passed).
+    """
+    failing = any(not f.suppressed and f.severity >= fail_on for f in findings)
+    return CheckStatus.FAILED if failing else CheckStatus.PASSED
 
 
 @dataclass(frozen=True, slots=True)

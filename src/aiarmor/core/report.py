@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiarmor.core.findings import CheckResult, CheckStatus, Finding, _jsonable
+from aiarmor.core.findings import CheckResult, CheckStatus, Finding, Severity, _jsonable
 
-SCHEMA_VERSION = "1.0"
-"""Version of the report contract; bumped on any incompatible change."""
+SCHEMA_VERSION = "2.0"
+"""Version of the report contract; its major part is bumped on any incompatible change
+(2.0: the verdict ``incomplete`` for an audit in which a check could not finish)."""
 
 
 class Verdict(enum.StrEnum):
@@ -19,6 +20,8 @@ class Verdict(enum.StrEnum):
 
     PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
+    INCOMPLETE = "incomplete"
+    """A check could not finish, so the audit cannot say pass (exit code 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +33,11 @@ class Report:
     subject: Mapping[str, Any]
     """What was audited: model, data, sizes, seed, budget, policy."""
     verdict: Verdict
-    """pass or fail under the policy."""
+    """pass or fail under the policy; incomplete when a check errored."""
     checks: tuple[CheckResult, ...]
     """Every selected check, in run order."""
     verdict_reasons: tuple[str, ...] = ()
-    """Why the verdict is fail (empty when it passes)."""
+    """Why the verdict is fail or incomplete (empty when it passes)."""
     errors: tuple[str, ...] = ()
     """Run-level errors (one line each), e.g. a check that crashed."""
     timings: Mapping[str, float] = field(default_factory=dict)
@@ -50,12 +53,17 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 passed, 1 the policy failed, 2 a check could not run (fail closed)."""
-        if self.verdict is Verdict.FAIL:
-            return 1
-        if any(c.status is CheckStatus.ERROR for c in self.checks):
+        """0 passed, 1 the policy failed, 2 the audit is incomplete (fail closed)."""
+        if self.verdict is Verdict.INCOMPLETE or any(
+            c.status is CheckStatus.ERROR for c in self.checks
+        ):
             return 2
-        return 0
+        return 1 if self.verdict is Verdict.FAIL else 0
+
+    @property
+    def fail_on(self) -> Severity:
+        """The policy severity at which a finding fails the verdict (from the subject)."""
+        return Severity.parse(str(self.subject.get("fail_on", "high")))
 
     def check(self, check_id: str) -> CheckResult:
         """The result of one check (KeyError when it was not run)."""

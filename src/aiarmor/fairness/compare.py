@@ -23,10 +23,10 @@ from aiarmor.core.comparison import with_section as with_section  # re-exported
 from aiarmor.core.findings import (
     Chart,
     CheckResult,
-    CheckStatus,
     Finding,
     Series,
     Severity,
+    status_of,
 )
 from aiarmor.core.report import Report
 from aiarmor.fairness.metrics import DISPARITIES
@@ -81,7 +81,7 @@ def comparison_section(
     metrics = before_after_metrics(rows)
     target = f"{constraint_metric}.{attribute}"
     finding = _verdict_finding(rows, target, method)
-    status = CheckStatus.FAILED if finding.severity >= Severity.LOW else CheckStatus.PASSED
+    status = status_of((finding,), after.fail_on)
     return CheckResult(
         id=SECTION_ID,
         title="Fairness mitigation: before and after",

@@ -19,7 +19,14 @@ from aiarmor.core.comparison import (
     finding_maker,
     report_metrics,
 )
-from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
+from aiarmor.core.findings import (
+    Chart,
+    CheckResult,
+    Finding,
+    Series,
+    Severity,
+    status_of,
+)
 from aiarmor.core.report import Report
 from aiarmor.poisoning.sanitize import SanitizeResult
 
@@ -58,7 +65,7 @@ def sanitize_section(before: Report, after: Report, result: SanitizeResult) -> C
     metrics = before_after_metrics(rows)
     metrics["n_changed"] = float(len(result.sanitized.changed))
     finding = _finding(rows, result)
-    status = CheckStatus.FAILED if finding.severity >= Severity.LOW else CheckStatus.PASSED
+    status = status_of((finding,), after.fail_on)
     shown = [r for r in rows if r.metric in ("accuracy", "attack_success")]
     chart = Chart(
         id="before-after",

@@ -19,7 +19,14 @@ from aiarmor.core.comparison import (
     finding_maker,
     report_metrics,
 )
-from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
+from aiarmor.core.findings import (
+    Chart,
+    CheckResult,
+    Finding,
+    Series,
+    Severity,
+    status_of,
+)
 from aiarmor.core.report import Report
 
 SECTION_ID = "privacy.dp_training"
@@ -59,7 +66,7 @@ def dp_section(before: Report, after: Report, *, epsilon: float, delta: float) -
     return CheckResult(
         id=SECTION_ID,
         title="Differentially private training: leakage before and after",
-        status=CheckStatus.FAILED if finding.severity >= Severity.LOW else CheckStatus.PASSED,
+        status=status_of((finding,), after.fail_on),
         metrics=before_after_metrics(rows),
         findings=(finding,),
         charts=(_chart(rows),),

@@ -8,11 +8,12 @@ cannot carry are removed and ElementTree escapes the rest.
 
 from __future__ import annotations
 
+import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from aiarmor.core.findings import CheckResult, CheckStatus, Finding
+from aiarmor.core.findings import CheckResult, CheckStatus, Finding, _jsonable
 from aiarmor.core.report import Report
 from aiarmor.reporting._text import clean_text, finding_line, format_number
 
@@ -50,7 +51,7 @@ def _suite(report: Report) -> ET.Element:
     props = {
         "verdict": report.verdict.value,
         "tool.version": report.tool.get("version", ""),
-        **{f"subject.{k}": str(v) for k, v in report.subject.items()},
+        **{f"subject.{k}": _property_value(v) for k, v in report.subject.items()},
     }
     suite.append(_properties(props))
     for check in report.checks:
@@ -127,6 +128,14 @@ def _properties(values: Mapping[str, str]) -> ET.Element:
     for name, value in values.items():
         ET.SubElement(props, "property", {"name": clean_text(name), "value": clean_text(value)})
     return props
+
+
+def _property_value(value: object) -> str:
+    """A subject value as property text: strings as they are, anything else as JSON (never
+    Python's repr, which CI views would show as ``['labels', 'scores']`` or ``None``)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(_jsonable(value), ensure_ascii=False, allow_nan=False)
 
 
 def _seconds(value: float) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiarmor.core.findings import CheckResult, CheckStatus, Finding, Severity
 from aiarmor.core.registry import registered
-from aiarmor.core.report import Report
+from aiarmor.core.report import Report, Verdict
 from aiarmor.core.standards import CATALOGUE
 from aiarmor.reporting._text import clean_text
 
@@ -148,17 +148,19 @@ def fingerprint(finding: Finding) -> str:
 
 
 def _invocation(report: Report) -> dict[str, Any]:
-    """Whether the run succeeded, with one notification per run error or errored check."""
-    messages = [clean_text(e) for e in report.errors]
-    for check in report.checks:
-        if check.status is CheckStatus.ERROR:
-            line = clean_text(f"check {check.id} errored: {check.reason or 'no reason given'}")
-            if line not in messages:
-                messages.append(line)
+    """Whether the run succeeded, with one notification per errored check or other run error.
+
+    ``report.errors`` repeats each errored check as ``"<id>: <reason>"``; those are told once,
+    by the check's own notification.
+    """
+    errored = [c for c in report.checks if c.status is CheckStatus.ERROR]
+    told = {f"{c.id}: {c.reason}" for c in errored}
+    messages = [f"check {c.id} errored: {c.reason or 'no reason given'}" for c in errored]
+    messages += [e for e in report.errors if e not in told]
     return {
-        "executionSuccessful": not any(c.status is CheckStatus.ERROR for c in report.checks),
+        "executionSuccessful": not errored and report.verdict is not Verdict.INCOMPLETE,
         "toolExecutionNotifications": [
-            {"level": "error", "message": {"text": m}} for m in messages
+            {"level": "error", "message": {"text": clean_text(m)}} for m in dict.fromkeys(messages)
         ],
     }
 

@@ -22,7 +22,14 @@ from aiarmor.core.comparison import (
     finding_maker,
     report_metrics,
 )
-from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
+from aiarmor.core.findings import (
+    Chart,
+    CheckResult,
+    Finding,
+    Series,
+    Severity,
+    status_of,
+)
 from aiarmor.core.report import Report
 
 SECTION_ID = "robustness.hardening"
@@ -73,7 +80,7 @@ def robustness_comparison(
     """
     rows = comparison_rows(before, after)
     finding = _verdict_finding(rows, method, epsilon, norm)
-    status = CheckStatus.FAILED if finding.severity >= Severity.LOW else CheckStatus.PASSED
+    status = status_of((finding,), after.fail_on)
     return CheckResult(
         id=SECTION_ID,
         title="Adversarial hardening: before and after",
