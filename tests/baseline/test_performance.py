@@ -249,9 +249,9 @@ def test_class_absent_from_data_reports_nan_recall() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"min_accuracy": "high"}, "expected float"),
-        ({"batch_size": 1.5}, "expected int"),
-        ({"max_ece": True}, "expected float"),
+        ({"min_accuracy": "high"}, "expected a number"),
+        ({"batch_size": 1.5}, "expected an integer"),
+        ({"max_ece": True}, "expected a number"),
         ({"min_accuracy": 1.5}, "must be in [0, 1]"),
         ({"batch_size": 0}, "must be in [1, inf]"),
         ({"min_acuracy": 0.5}, "unknown parameter"),

@@ -68,9 +68,9 @@ def test_deterministic_and_budgets_validated(model):
     a = ExtractionCheck().run(_ctx(SklearnTarget(clf), train, test, seed=4, budgets=[100]))
     b = ExtractionCheck().run(_ctx(SklearnTarget(clf), train, test, seed=4, budgets=[100]))
     assert a.metrics == b.metrics
-    from aiarmor.core import CheckError
+    from aiarmor.core import ConfigError
 
-    with pytest.raises(CheckError, match="positive integers"):
+    with pytest.raises(ConfigError, match=r"budgets\[0\]: must be in \[1, inf\]"):
         ExtractionCheck().run(_ctx(SklearnTarget(clf), train, test, budgets=[0]))
 
 

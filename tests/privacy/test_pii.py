@@ -297,8 +297,10 @@ def test_check_params_filter_entities_and_minimum_count():
     assert {f.evidence["entity"] for f in result.findings} == {"email"}  # 1 card row < 2
     assert set(result.metrics) >= {"rows.email", "rows.card"} and "rows.ssn" not in result.metrics
     bad = Policy(checks={"privacy.pii": {"entities": ["passport"]}})
-    errored = audit(_Model(), ds, checks=["privacy.pii"], policy=bad).check("privacy.pii")
-    assert errored.status.value == "error" and "passport" in (errored.reason or "")
+    from aiarmor.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="passport"):  # refused before any check runs
+        audit(_Model(), ds, checks=["privacy.pii"], policy=bad)
 
 
 def test_dataset_keeps_the_table_row_aligned(tmp_path):

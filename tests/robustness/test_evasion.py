@@ -8,7 +8,7 @@ import torch
 
 from aiarmor import audit
 from aiarmor.core import Budget, CheckContext, CheckStatus, Severity
-from aiarmor.core.errors import CheckError
+from aiarmor.core.errors import CheckError, ConfigError
 from aiarmor.data.dataset import Dataset
 from aiarmor.robustness.evasion import EvasionCheck, default_epsilons
 from aiarmor.robustness.threat import Norm
@@ -175,14 +175,9 @@ def test_bad_norm_is_an_error(setup):
     model, data = setup
     report = audit(_torch(model), data, checks=["robustness.evasion"], budget="quick", policy=None)
     assert report.check("robustness.evasion").status in (CheckStatus.PASSED, CheckStatus.FAILED)
-    ctx = CheckContext(
-        target=_torch(model),
-        data=data,
-        train=None,
-        params=EvasionCheck.resolve_params({"norm": "l1"}),
-        budget=Budget.QUICK,
-        seed=0,
-        check_id=EvasionCheck.id,
-    )
-    with pytest.raises(CheckError, match="linf or l2"):
-        EvasionCheck().applicable(ctx)
+    with pytest.raises(ConfigError, match="must be one of linf, l2, got 'l1'"):
+        EvasionCheck.resolve_params({"norm": "l1"})  # refused when the policy loads
+    for bad in ([-0.1, 0.05], [], [float("nan")], ["big"]):
+        with pytest.raises(ConfigError, match="epsilons"):
+            EvasionCheck.resolve_params({"epsilons": bad})
+    assert EvasionCheck.resolve_params({"norm": "L2"})["norm"] == "l2"

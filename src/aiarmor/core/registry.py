@@ -10,6 +10,7 @@ Checks register explicitly with ``@register``; a second check with the same id i
 
 from __future__ import annotations
 
+import builtins
 import enum
 import inspect
 import zlib
@@ -60,33 +61,50 @@ class Param:
     """Largest allowed value (numbers only)."""
     min_exclusive: bool = False
     """When True the value must be strictly greater than ``min``."""
+    item: builtins.type | None = None
+    """For a ``list``: the type of every element (``min``/``max`` then bound each element)."""
+    choices: tuple[str, ...] = ()
+    """For a ``str`` (or a list of ``str``): the allowed values, compared case-insensitively."""
 
     def coerce(self, check_id: str, value: Any) -> Any:
         """Validate a policy value against the declared type and range (ConfigError)."""
-        ok = (
-            isinstance(value, int | float) and not isinstance(value, bool)
-            if self.type is float
-            else isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
-        )
-        if not ok:
-            raise ConfigError(
-                f"checks.{check_id}.{self.name}: expected {self.type.__name__}, "
-                f"got {type(value).__name__}"
-            )
-        value = float(value) if self.type is float else value
-        if self.type in (int, float):
-            self._check_range(check_id, value)
+        where = f"checks.{check_id}.{self.name}"
+        value = _coerce_scalar(where, self.type, value)
+        if self.type is list:
+            if not value:
+                raise ConfigError(f"{where}: must not be an empty list")
+            if self.item is not None:
+                value = [self._coerce_item(f"{where}[{i}]", v) for i, v in enumerate(value)]
+        elif self.type in (int, float):
+            self._check_range(where, value)
+        elif self.choices:
+            value = self._choose(where, value)
         return value
 
-    def _check_range(self, check_id: str, value: float) -> None:
+    def _coerce_item(self, where: str, value: Any) -> Any:
+        item = self.item if self.item is not None else object
+        value = _coerce_scalar(where, item, value)
+        if item in (int, float):
+            self._check_range(where, value)
+        elif self.choices:
+            value = self._choose(where, value)
+        return value
+
+    def _choose(self, where: str, value: str) -> str:
+        for choice in self.choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise ConfigError(f"{where}: must be one of {', '.join(self.choices)}, got {value!r}")
+
+    def _check_range(self, where: str, value: float) -> None:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{where}: must be a finite number, got {value:g}")
         low_ok = self.min is None or (value > self.min if self.min_exclusive else value >= self.min)
         if not low_ok or (self.max is not None and value > self.max):
             lo = "-inf" if self.min is None else f"{self.min:g}"
             hi = "inf" if self.max is None else f"{self.max:g}"
             bracket = "(" if self.min_exclusive else "["
-            raise ConfigError(
-                f"checks.{check_id}.{self.name}: must be in {bracket}{lo}, {hi}], got {value:g}"
-            )
+            raise ConfigError(f"{where}: must be in {bracket}{lo}, {hi}], got {value:g}")
 
     def describe(self) -> dict[str, Any]:
         """Discovery form for ``aiarmor checks --json``."""
@@ -97,6 +115,24 @@ class Param:
         if self.max is not None:
             out["max"] = self.max
         return out
+
+
+def _coerce_scalar(where: str, kind: type, value: Any) -> Any:
+    """``value`` as ``kind`` (an int is a float; a bool is never a number), else ConfigError."""
+    if kind is object:
+        return value
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = is_number if kind is float else isinstance(value, kind)
+    if kind is int and isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{where}: expected {_TYPE_NAMES.get(kind, kind.__name__)}, got "
+                          f"{_TYPE_NAMES.get(type(value), type(value).__name__)}")  # fmt: skip
+    return float(value) if kind is float else value
+
+
+_TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
+               list: "a list", dict: "a table"}  # fmt: skip
 
 
 class ProgressFn(Protocol):

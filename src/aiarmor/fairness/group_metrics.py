@@ -111,7 +111,8 @@ class GroupMetricsCheck(Check):
     params = (
         Param("positive_class", int, None,
               "The favourable outcome's class index (default: 1 for binary tasks).", min=0),
-        Param("attributes", list, None, "Sensitive attributes to assess (default: all)."),
+        Param("attributes", list, None, "Sensitive attributes to assess (default: all).",
+              item=str),
         Param("intersections", bool, True, "Also assess each pair of attributes jointly."),
         Param("min_group_size", int, 30, "Smaller groups are reported but not compared.", min=2),
         Param("max_demographic_parity_difference", float, 0.1,

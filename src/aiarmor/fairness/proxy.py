@@ -136,7 +136,7 @@ class ProxyCheck(Check):
     summary = "Features that stand in for a sensitive attribute and that the model relies on."
     standards = ("NIST-AI-RMF:MEASURE-2.11", "NIST-AI-RMF:MANAGE")
     params = (
-        Param("attributes", list, None, "Sensitive attributes to scan (default: all)."),
+        Param("attributes", list, None, "Sensitive attributes to scan (default: all).", item=str),
         Param("min_association", float, 0.05,
               "Uncertainty coefficient U(attribute | feature) at or above which a feature "
               "encodes the attribute.", min=0.0, max=1.0, min_exclusive=True),

@@ -96,7 +96,9 @@ class ExtractionCheck(Check):
     standards = ("ATLAS:AML.T0024.002", "ATLAS:AML.T0005", "OWASP-ML:ML05",
                  "NIST-AI-RMF:MEASURE-2.7")  # fmt: skip
     params = (
-        Param("budgets", list, None, "Query budgets to try (default by work budget)."),
+        Param(
+            "budgets", list, None, "Query budgets to try (default by work budget).", item=int, min=1
+        ),
         Param(
             "max_fidelity",
             float,

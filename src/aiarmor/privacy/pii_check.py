@@ -103,7 +103,8 @@ class PiiCheck(Check):
                  "NIST-AI-RMF:MEASURE-2.10", "NIST-AI-RMF:MAP-4.1")  # fmt: skip
     params = (
         Param("entities", list, None, "Entity types to look for (default: all): "
-              + ", ".join(e.value for e in ORDER) + "."),
+              + ", ".join(e.value for e in ORDER) + ".", item=str,
+              choices=tuple(e.value for e in ORDER)),
         Param("min_count", int, 1, "Rows a column must hold of a type for a finding.", min=1),
         Param("max_rows", int, None, "Rows scanned per column; longer columns are sampled "
               "(default by budget: 20k quick, 100k standard, 1M thorough).", min=1),

@@ -83,9 +83,10 @@ class EvasionCheck(Check):
     summary = "Robust accuracy under bounded adversarial attacks, and gradient-masking signs."
     standards = ("ATLAS:AML.T0043", "ATLAS:AML.T0015", "OWASP-ML:ML01", "NIST-AI-RMF:MEASURE-2.7")
     params = (
-        Param("norm", str, "linf", "linf or l2."),
+        Param("norm", str, "linf", "linf or l2.", choices=("linf", "l2")),
         Param("epsilons", list, None,
-              "Perturbation budgets (default: relative to the bounds, see the description)."),
+              "Perturbation budgets (default: relative to the bounds, see the description).",
+              item=float, min=0.0, min_exclusive=True),
         Param("min_robust_accuracy", float, 0.5,
               "Robust accuracy below this at reference_epsilon is a high finding.",
               min=0.0, max=1.0),
