@@ -40,6 +40,24 @@ def test_verify_intact_then_tampered(cli: Callable[..., Any], logged: tuple[str,
     assert "TAMPERED" in run.out and "seq 2: MAC mismatch" in run.out
 
 
+@pytest.mark.parametrize("seq", [0, -1])
+def test_verify_fails_on_a_forged_row_that_show_lists(
+    cli: Callable[..., Any], logged: tuple[str, Path], seq: int
+) -> None:
+    url, key = logged
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.execute(
+            f"INSERT INTO aiarmor_audit_records SELECT {seq}, time_us, 'forger', model, route, "
+            "input_sha256, output_summary, decision, status, detector_scores, prev_mac, mac "
+            "FROM aiarmor_audit_records WHERE seq = 1"
+        )
+    shown = cli("audit-log", "show", "--db", url, "--json")
+    assert "forger" in shown.out
+    run = cli("audit-log", "verify", "--db", url, "--key-file", key)
+    assert run.code == 1, run.out
+    assert f"seq {seq}: a record outside the chain" in run.out
+
+
 def test_verify_with_a_checkpoint(
     cli: Callable[..., Any], logged: tuple[str, Path], tmp_path: Path
 ) -> None:

@@ -216,6 +216,50 @@ def test_a_forged_record_after_the_head_is_detected(db: tuple[str, str]) -> None
         )
 
 
+@pytest.mark.parametrize("seq", [0, -1, -(2**62)])
+def test_a_forged_record_at_seq_zero_or_below_is_detected(db: tuple[str, str], seq: int) -> None:
+    """The walk starts at seq 1; a row below it is still one the readers list."""
+    with _filled(db, 3) as log:
+        _sql(db, f"INSERT INTO R. SELECT {seq}, {BODY}, mac, mac FROM R. WHERE seq = 2")
+        assert seq in [r["seq"] for r in log.query(limit=100)]
+        assert _first_problem(log) == (
+            f"seq {seq}: a record outside the chain (seqs start at 1; not appended by the log)"
+        )
+
+
+def test_an_empty_chain_with_a_forged_record_below_it_is_detected(db: tuple[str, str]) -> None:
+    with _log(db) as log:
+        _sql(db, "INSERT INTO R. VALUES (0, 1, 'x', 'm', 'predict', '', '', 'allowed', 200, "
+                 "'{}', '" + "0" * 64 + "', '" + "0" * 64 + "')")  # fmt: skip
+        assert not log.verify().ok and log.verify().count == 0
+
+
+def test_sqlite_rows_whose_seq_or_fields_are_not_integers_are_detected(tmp_path: Path) -> None:
+    """SQLite keeps any type in any column: text and real seqs, text and real fields."""
+    db = (f"sqlite:///{tmp_path / 'audit.db'}", "aiarmor_audit")
+    with _filled(db, 3) as log:
+        _sql(db, f"INSERT INTO R. SELECT 'abc', {BODY}, mac, mac FROM R. WHERE seq = 2")
+        assert any(r["seq"] == "abc" for r in log.query(limit=10))
+        assert "seq 'abc': a record outside the chain" in _first_problem(log)
+        _sql(db, "DELETE FROM R. WHERE seq = 'abc'", "UPDATE R. SET seq = 2.5 WHERE seq = 2")
+        assert not log.verify().ok
+        _sql(db, "UPDATE R. SET seq = 2 WHERE seq = 2.5", "UPDATE R. SET time_us = 1.5 "
+                 "WHERE seq = 2")  # fmt: skip
+        assert _first_problem(log).startswith("seq 2: ")
+        _sql(db, "UPDATE R. SET time_us = 'soon', status = 'ok' WHERE seq = 2")
+        assert _first_problem(log).startswith("seq 2: ")
+
+
+def test_non_ascii_macs_are_reported_not_a_crash(db: tuple[str, str]) -> None:
+    with _filled(db, 3) as log:
+        _sql(db, "UPDATE R. SET mac = 'é' WHERE seq = 2", "UPDATE H. SET mac = 'é'")
+        problems = log.verify().problems
+        assert problems[0].startswith("head anchor fails its MAC")
+        assert any(p.startswith("seq 2: MAC mismatch") for p in problems)
+        with pytest.raises(AuditLogError, match="fails its MAC"):
+            log.checkpoint()
+
+
 def test_replaying_a_record_under_a_new_seq_is_detected(db: tuple[str, str]) -> None:
     with _filled(db) as log:
         # record 2 again as seq 3 (its old MAC, relinked), the original 3 dropped

@@ -6,7 +6,9 @@ field (integers as decimal text, times as integer microseconds, detector scores 
 JSON text), so no two different records share an encoding. A one-row *head anchor* (last seq,
 last MAC, and an HMAC over both) is updated in the same transaction as every append, so
 :meth:`AuditLog.verify` detects an edited field, a deleted, reordered, replayed or forged
-record, a truncated tail and a different key.
+record, a truncated tail and a different key, and it accounts for every stored row the
+readers can list, including rows outside the chain (seq 0 or below, or a seq or field of the
+wrong type, which SQLite allows).
 
 Appends are serialized across threads, processes and hosts: SQLite takes the write lock up
 front (``BEGIN IMMEDIATE``; WAL, ``synchronous=FULL``), PostgreSQL locks the head row
@@ -167,6 +169,14 @@ def _encode(tag: bytes, *parts: int | str) -> bytes:
     return bytes(out)
 
 
+def _same(stored: object, expected: object) -> bool:
+    """Constant-time equality of two MACs; False when either is not ASCII text
+    (``hmac.compare_digest`` raises on it, and a tampered row or checkpoint may hold it)."""
+    if not (isinstance(stored, str) and isinstance(expected, str)):
+        return False
+    return stored.isascii() and expected.isascii() and hmac.compare_digest(stored, expected)
+
+
 def _mac(key: bytes, tag: bytes, *parts: int | str) -> str:
     return hmac.new(key, _encode(tag, *parts), hashlib.sha256).hexdigest()
 
@@ -295,7 +305,7 @@ class AuditLog(AuditReader):
             moved = tx.move_head(new, dict(zip(_OLD, cached, strict=True)))
         if cached is None or not moved:
             seq, mac, head_mac = tx.head() or self._missing_head()
-            if not hmac.compare_digest(head_mac, _head_mac(self._key, seq, mac)):
+            if not _same(head_mac, _head_mac(self._key, seq, mac)):
                 raise AuditLogError("audit log head anchor fails its MAC (wrong key or tampered)")
             records, new = self._link((seq, mac, head_mac), rows)
             tx.move_head(new)
@@ -324,7 +334,7 @@ class AuditLog(AuditReader):
         head = conn.execute(stmt.with_for_update() if self._postgres else stmt).one_or_none()
         if head is None:
             raise AuditLogError("audit log head anchor is missing; run aiarmor audit-log verify")
-        if not hmac.compare_digest(head.mac, _head_mac(self._key, head.last_seq, head.last_mac)):
+        if not _same(head.mac, _head_mac(self._key, head.last_seq, head.last_mac)):
             raise AuditLogError("audit log head anchor fails its MAC (wrong key or tampered)")
         return int(head.last_seq), str(head.last_mac)
 
@@ -344,13 +354,21 @@ class AuditLog(AuditReader):
     def verify(
         self, *, checkpoints: Sequence[Checkpoint] = (), chunk: int = 5000
     ) -> AuditVerification:
-        """Walk the whole chain in chunks of ``chunk`` records; see the module docstring."""
+        """Walk the whole chain in chunks of ``chunk`` records; see the module docstring.
+
+        Every row the readers can return is accounted for: the walk covers seqs 1..head,
+        rows beyond the head are reported, and so is any row outside the chain's seqs (zero,
+        negative, or in SQLite, which keeps any type in any column, not an integer at all).
+        """
         walk = _Walk(self._key, checkpoints)
         head = self._head_state()
         if not head.present:
             walk.problem("head anchor missing (the head row was deleted)")
         elif not head.ok:
             walk.problem("head anchor fails its MAC (wrong key, or the anchor was edited)")
+        for seq in self._strays():
+            walk.problem(f"seq {seq!r}: a record outside the chain (seqs start at 1; not "
+                         "appended by the log)")  # fmt: skip
         while True:
             for row in self._rows(walk.last_seq, head.limit, max(1, chunk)):
                 walk.step(row)
@@ -361,9 +379,27 @@ class AuditLog(AuditReader):
         walk.finish(newer if head.ok and newer.ok else head)
         return walk.result(head.seq if head.ok else 0)
 
+    def _integral(self) -> sa.ColumnElement[bool]:
+        """Rows whose seq is an integer (always so in PostgreSQL's bigint column)."""
+        seq = self._records.c.seq
+        return sa.true() if self._postgres else sa.func.typeof(seq) == "integer"
+
+    def _strays(self) -> list[Any]:
+        """Seqs of rows outside the chain's range 1.. (first ``MAX_PROBLEMS``)."""
+        seq = self._records.c.seq
+        outside = sa.or_(seq < 1, sa.not_(self._integral()))
+        stmt = sa.select(seq).where(outside).order_by(seq).limit(MAX_PROBLEMS)
+        with self._connect() as conn:
+            return [r[0] for r in conn.execute(stmt)]
+
     def _head_state(self) -> _Head:
         """The anchor and the highest stored seq, read in one statement (one snapshot)."""
-        top = sa.select(sa.func.coalesce(sa.func.max(self._records.c.seq), 0)).scalar_subquery()
+        rec = self._records
+        top = (
+            sa.select(sa.func.coalesce(sa.func.max(rec.c.seq), 0))
+            .where(self._integral())
+            .scalar_subquery()
+        )
         cols = self._head.c
         one = self._head.c.id == 1
         fields = (
@@ -375,8 +411,10 @@ class AuditLog(AuditReader):
             max_seq, last_seq, last_mac, mac = conn.execute(stmt).one()
         if last_seq is None:
             return _Head(0, "", int(max_seq), present=False, ok=False)
-        ok = hmac.compare_digest(mac, _head_mac(self._key, last_seq, last_mac))
-        return _Head(int(last_seq), str(last_mac), int(max_seq), present=True, ok=ok)
+        if not (type(last_seq) is int and isinstance(last_mac, str) and isinstance(mac, str)):
+            return _Head(0, "", int(max_seq), present=True, ok=False)  # SQLite: edited types
+        ok = _same(mac, _head_mac(self._key, last_seq, last_mac))
+        return _Head(last_seq, last_mac, int(max_seq), present=True, ok=ok)
 
     def _rows(self, after: int, upto: int, chunk: int) -> Iterator[sa.RowMapping]:
         """Records ``after < seq <= upto`` in seq order, fetched ``chunk`` at a time."""
@@ -384,7 +422,7 @@ class AuditLog(AuditReader):
         while after < upto:
             stmt = (
                 sa.select(rec)
-                .where(rec.c.seq > after, rec.c.seq <= upto)
+                .where(rec.c.seq > after, rec.c.seq <= upto, self._integral())
                 .order_by(rec.c.seq)
                 .limit(chunk)
             )
@@ -423,7 +461,7 @@ class _Walk:
         self.prev = GENESIS_MAC
         self.checkpoints = {c.seq: c.mac for c in checkpoints}
         for cp in checkpoints:
-            if not hmac.compare_digest(cp.tag, _checkpoint_tag(key, cp)):
+            if not _same(cp.tag, _checkpoint_tag(key, cp)):
                 self.problem(f"checkpoint of seq {cp.seq} fails its tag (other log or key)")
 
     def problem(self, text: str) -> None:
@@ -434,16 +472,20 @@ class _Walk:
 
     def step(self, row: sa.RowMapping) -> None:
         seq = int(row["seq"])
-        if seq != self.last_seq + 1:
+        linked = seq == self.last_seq + 1
+        if not linked:
             self.problem(f"seq {self.last_seq + 1}: missing up to seq {seq - 1} (deleted)")
-        elif not hmac.compare_digest(row["prev_mac"], self.prev):
+        wrong = _wrong_types(row)
+        if wrong:
+            self.problem(f"seq {seq}: {wrong} has the wrong type (record edited)")
+        elif linked and not _same(row["prev_mac"], self.prev):
             self.problem(f"seq {seq}: prev_mac does not link to seq {seq - 1} "
                          "(records reordered, replaced or deleted)")  # fmt: skip
-        if not hmac.compare_digest(row["mac"], _record_mac(self.key, seq, row["prev_mac"], row)):
+        if not wrong and not _same(row["mac"], _record_mac(self.key, seq, row["prev_mac"], row)):
             self.problem(f"seq {seq}: MAC mismatch (record edited, forged or replayed, or "
                          "written with another key)")  # fmt: skip
         expected = self.checkpoints.get(seq)
-        if expected is not None and not hmac.compare_digest(row["mac"], expected):
+        if expected is not None and not _same(str(row["mac"]), expected):
             self.problem(f"seq {seq}: differs from its checkpoint (the log was rewritten)")
         self.prev, self.last_seq = str(row["mac"]), seq
         self.count += 1
@@ -452,7 +494,7 @@ class _Walk:
         if head.ok and self.last_seq < head.seq:
             self.problem(f"seq {self.last_seq + 1}: missing up to the head anchor's seq "
                          f"{head.seq} (tail truncated)")  # fmt: skip
-        elif head.ok and not hmac.compare_digest(self.prev, head.mac):
+        elif head.ok and not _same(self.prev, head.mac):
             self.problem(f"seq {head.seq}: does not match the head anchor (tail replaced)")
         if head.ok and head.top > head.seq:
             self.problem(f"seq {head.seq + 1}: records beyond the head anchor (not appended "
@@ -465,6 +507,19 @@ class _Walk:
         if self.more:
             problems.append(f"... and {self.more} more problems")
         return AuditVerification(not problems, tuple(problems), self.count, head_seq)
+
+
+_INTEGER_FIELDS = frozenset({"time_us", "status"})
+
+
+def _wrong_types(row: sa.RowMapping) -> str:
+    """The first field whose stored type the log never writes ("" if none): SQLite stores
+    any type in any column, and a MAC over a re-typed field would not even be computable."""
+    for name in (*FIELDS, "prev_mac", "mac"):
+        want: type = int if name in _INTEGER_FIELDS else str
+        if type(row[name]) is not want:
+            return name
+    return ""
 
 
 def _checkpoint_tag(key: bytes, cp: Checkpoint) -> str:
