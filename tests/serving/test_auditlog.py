@@ -541,3 +541,18 @@ def test_verify_while_appending_reports_no_false_alarm(db: tuple[str, str]) -> N
             writer.join()
         assert all(r.ok for r in results), [r.problems for r in results]
         assert log.verify().ok
+
+
+@pytest.mark.parametrize("scores", ['{"prada": NaN}', '{"prada": 1e999}', '{"prada": -Infinity}'])
+def test_a_tampered_non_finite_score_is_listed_as_stored_text(
+    db: tuple[str, str], scores: str
+) -> None:
+    """Readers answer JSON (GET /v1/audit/log, show --json): never NaN or Infinity tokens."""
+    import json
+
+    with _filled(db, 2) as log:
+        _sql(db, f"UPDATE R. SET detector_scores = '{scores}' WHERE seq = 2")
+        row = log.query(limit=1)[0]
+        assert row["detector_scores"] == scores
+        json.dumps(row, allow_nan=False)
+        assert _first_problem(log).startswith("seq 2: MAC mismatch")

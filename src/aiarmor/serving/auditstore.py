@@ -157,11 +157,17 @@ class AuditReader:
 def _public(row: sa.RowMapping) -> dict[str, Any]:
     out = {k: row[k] for k in ("seq", *FIELDS[1:8], "prev_mac", "mac")}
     out["time"] = row["time_us"] / 1_000_000
-    try:
-        out["detector_scores"] = json.loads(row["detector_scores"])
-    except ValueError:  # a tampered row: show it as stored, verify() reports it
+    try:  # the log writes non-finite scores as strings; a NaN token means a tampered row
+        scores = json.loads(row["detector_scores"], parse_constant=_no_constant)
+        json.dumps(scores, allow_nan=False)  # 1e999 parses to infinity: refused here
+        out["detector_scores"] = scores
+    except (ValueError, TypeError, RecursionError):  # tampered: as stored; verify() reports it
         out["detector_scores"] = row["detector_scores"]
     return out
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
 
 
 class HotPath:
