@@ -226,3 +226,62 @@ def test_serve_without_the_extra_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "fastapi" else real(n))
     with pytest.raises(ConfigError, match=r"aiarmor\[serve\]"):
         serve_cmd._require_serve()
+
+
+# ------------------------------------------- issue 14: authenticate before validating
+
+
+ANONYMOUS_REQUESTS = [
+    ("POST", "/v1/admin/keys", {"json": {}}),
+    (
+        "POST",
+        "/v1/admin/keys",
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+    ),
+    ("DELETE", "/v1/admin/keys/zz", {}),
+    ("POST", "/v1/admin/keys/zz/rotate", {}),
+    ("GET", "/v1/audit/log?limit=0", {}),
+    ("GET", "/v1/audit/log?since=soon&limit=abc", {}),
+    ("POST", "/v1/models/no%20such%20model!/predict", {"json": {"inputs": X}}),
+    ("GET", "/v1/models/tiny/predict", {}),
+    ("GET", "/v1/nothing/here", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kw"), ANONYMOUS_REQUESTS)
+def test_anonymous_callers_get_the_generic_401_before_any_validation(make_client, method, path, kw):
+    c = make_client()
+    before = c.gw.audit.verify().count
+    r = c.http.request(method, path, **kw)
+    assert (r.status_code, r.json()) == (401, GENERIC_401), r.text
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert c.gw.audit.verify().count == before + 1
+    row = c.gw.audit.query(limit=1)[0]
+    assert (row["identity"], row["decision"], row["status"]) == ("anonymous", "denied", 401)
+
+
+@pytest.mark.parametrize(("method", "path", "kw"), ANONYMOUS_REQUESTS[:6])
+def test_callers_without_the_scope_get_the_generic_403_before_any_validation(
+    make_client, method, path, kw
+):
+    c = make_client()
+    headers = {**kw.pop("headers", {}), **auth(c.key(["predict"]))}
+    r = c.http.request(method, path, headers=headers, **kw)
+    assert (r.status_code, r.json()) == (403, GENERIC_403), r.text
+    assert c.gw.audit.query(limit=1)[0]["decision"] == "denied"
+
+
+@pytest.mark.parametrize(("method", "path", "kw"), ANONYMOUS_REQUESTS)
+def test_authorized_bad_requests_get_a_one_line_4xx_and_are_audited(make_client, method, path, kw):
+    c = make_client()
+    headers = {**kw.pop("headers", {}), **auth(c.admin_key)}
+    if path.startswith("/v1/models"):
+        headers = {**headers, **auth(c.key(["predict"]))}
+    before = c.gw.audit.verify().count
+    r = c.http.request(method, path, headers=headers, **kw)
+    assert 400 <= r.status_code < 500 and r.status_code not in (401, 403), r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail
+    assert c.gw.audit.verify().count == before + 1
+    row = c.gw.audit.query(limit=1)[0]
+    assert row["identity"].startswith("key:") and row["status"] == r.status_code

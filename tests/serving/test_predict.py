@@ -247,7 +247,8 @@ def test_security_headers_and_no_docs(c):
     assert r.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in r.headers["content-security-policy"]
     for path in ("/docs", "/redoc", "/openapi.json"):
-        assert c.http.get(path).status_code == 404
+        assert c.http.get(path).status_code == 401  # authenticated first, like any route
+        assert c.http.get(path, headers=auth(c.admin_key)).status_code == 404
     r = c.http.get("/v1/admin/openapi.json", headers=auth(c.admin_key))
     assert r.status_code == 200 and "/v1/models/{name}/predict" in r.json()["paths"]
 

@@ -1,20 +1,30 @@
-"""Admin routes (API keys, the OpenAPI document) and audit routes (query, verify)."""
+"""Admin routes (API keys, the OpenAPI document) and audit routes (query, verify).
+
+Every route authenticates and authorizes the caller before it looks at the body, the path
+or the query: FastAPI validates nothing here (parameters are declared for the OpenAPI
+document only), so an anonymous caller gets the generic 401 whatever it sends, and an
+authorized one a one-line 422 or 404, audited like every other request.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiarmor.core.errors import ConfigError
 from aiarmor.serving.auth import ApiKeyInfo, Principal
 from aiarmor.serving.gateway import Gateway, Outcome
 
-__all__ = ["KeyCreate", "KeyRecord", "NewKey", "Verification", "add_admin_routes"]
+__all__ = ["AuditQuery", "KeyCreate", "KeyRecord", "NewKey", "Verification", "add_admin_routes"]
 
-KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
+KeyId = Annotated[str, Path(json_schema_extra={"pattern": r"^[0-9a-f]{12}$"})]
+"""Documented with its pattern; checked after authentication (an id that cannot exist: 404)."""
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Unauthenticated"},
     403: {"description": "Forbidden"},
@@ -50,6 +60,31 @@ class NewKey(KeyRecord):
     key: str = Field(description="The API key. Shown once; only its keyed hash is stored.")
 
 
+class AuditQuery(BaseModel):
+    """The audit log's query parameters (validated after authentication)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    identity: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=64)
+    since: float | None = Field(default=None, ge=0, le=1e11)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+_AUDIT_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": schema}
+    for name, schema in [
+        ("identity", {"type": "string", "maxLength": 200}),
+        ("model", {"type": "string", "maxLength": 64}),
+        ("since", {"type": "number", "minimum": 0, "maximum": 1e11}),
+        ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+    ]
+]
+_KEY_CREATE_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": KeyCreate.model_json_schema()}},
+}
+
+
 class Verification(BaseModel):
     """The audit log's integrity check."""
 
@@ -71,7 +106,13 @@ def _record(info: ApiKeyInfo) -> dict[str, Any]:
 
 
 def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status, media_type="application/json")
+    return Response(json.dumps(body, allow_nan=False), status, media_type="application/json")
+
+
+def _problem(exc: ValidationError) -> str:
+    from aiarmor.serving.app import one_line_error
+
+    return one_line_error(exc.errors(include_input=False))
 
 
 def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
@@ -99,12 +140,22 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
         status_code=201,
         response_model=NewKey,
         responses={**_ERRORS, 422: {"description": "Invalid key request"}},
+        openapi_extra={"requestBody": _KEY_CREATE_BODY},
     )
-    def create_key(request: Request, spec: Annotated[KeyCreate, Body()]) -> Response:
+    async def create_key(request: Request) -> Response:
         """Create an API key; the key is in this response only."""
-        who = admin(request, "admin.keys.create")
+        who = await run_in_threadpool(admin, request, "admin.keys.create")
         if isinstance(who, Response):
             return who
+        try:  # the body is read only once the caller is known to be an admin
+            spec = KeyCreate.model_validate_json(await request.body())
+        except ValidationError as exc:
+            detail = _problem(exc)
+            await run_in_threadpool(audited, who, "admin.keys.create", 422)
+            return _json(422, {"detail": detail})
+        return await run_in_threadpool(_create, who, spec)
+
+    def _create(who: Principal, spec: KeyCreate) -> Response:
         try:
             key, info = gw.auth.keys.create(
                 spec.scopes, spec.models, role=spec.role, label=spec.label
@@ -131,6 +182,8 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
         if isinstance(who, Response):
             return who
         try:
+            if not _KEY_ID.fullmatch(key_id):
+                raise KeyError(key_id)
             gw.auth.keys.revoke(key_id)
         except KeyError:
             audited(who, "admin.keys.revoke", 404, json.dumps({"id": key_id}))
@@ -145,6 +198,8 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
         if isinstance(who, Response):
             return who
         try:
+            if not _KEY_ID.fullmatch(key_id):
+                raise KeyError(key_id)
             key, info = gw.auth.keys.rotate(key_id)
         except KeyError:
             audited(who, "admin.keys.rotate", 404, json.dumps({"id": key_id}))
@@ -164,19 +219,24 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
 def _add_audit_routes(app: FastAPI, gw: Gateway) -> None:
     from aiarmor.serving.app import respond
 
-    @app.get("/v1/audit/log", responses=_ERRORS)
-    def audit_log(
-        request: Request,
-        identity: Annotated[str | None, Query(max_length=200)] = None,
-        model: Annotated[str | None, Query(max_length=64)] = None,
-        since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> Response:
+    @app.get(
+        "/v1/audit/log",
+        responses={**_ERRORS, 422: {"description": "Invalid query"}},
+        openapi_extra={"parameters": _AUDIT_PARAMETERS},
+    )
+    def audit_log(request: Request) -> Response:
         """Audit entries, newest first, filtered by identity, model and time."""
         who = gw.authorize(request.scope["headers"], "audit", "audit.log")
         if isinstance(who, Outcome):
             return respond(who)
-        rows = gw.audit.query(identity=identity, model=model, since=since, limit=limit)
+        try:
+            q = AuditQuery.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            detail = _problem(exc)
+            gw.record(identity=who.identity, model="", route="audit.log", body=b"",
+                      summary="", decision="invalid", status=422)  # fmt: skip
+            return _json(422, {"detail": detail})
+        rows = gw.audit.query(identity=q.identity, model=q.model, since=q.since, limit=q.limit)
         gw.record(
             identity=who.identity,
             model="",

@@ -15,8 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from aiarmor._version import __version__
@@ -25,11 +27,13 @@ from aiarmor.serving.middleware import BodyLimit, SecurityHeaders
 from aiarmor.serving.predict_route import NAME_PATTERN, PredictRoute
 from aiarmor.serving.settings import GatewaySettings
 
-__all__ = ["create_app", "respond"]
+__all__ = ["create_app", "one_line_error", "respond"]
 
 log = logging.getLogger("aiarmor.serving")
 
-ModelName = Annotated[str, Path(pattern=rf"^{NAME_PATTERN}$")]
+ModelName = Annotated[str, Path(json_schema_extra={"pattern": rf"^{NAME_PATTERN}$"})]
+"""Documented with its pattern, but not validated by FastAPI: the gateway refuses a name that
+cannot be a model's after authenticating the caller (404), so validation never comes first."""
 _PREDICT_BODY = {
     "required": True,
     "content": {
@@ -114,6 +118,7 @@ def create_app(
     _add_routes(app, gw, settings)
     _add_admin_routes(app, gw)
     _document_models(app, sorted(gw.models))
+    _add_refusals(app, gw)
     app.add_exception_handler(Exception, _internal_error)
     limit = settings.server.max_body_bytes
     app.add_middleware(BodyLimit, max_bytes=limit)
@@ -135,6 +140,43 @@ def _document_models(app: FastAPI, names: list[str]) -> None:
         return app.openapi_schema or original()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_refusals(app: FastAPI, gw: Gateway) -> None:
+    """What FastAPI would refuse on its own (no such route, wrong method, a body over the
+    limit while streaming, parameters it validates): the caller is authenticated first and
+    every such request is audited; the answer is one line, never pydantic's details."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 400
+        detail = str(getattr(exc, "detail", "")) or "bad request"
+        route = "unrouted" if status in (404, 405) else "request"
+        if status == 404:
+            detail = "no such route"
+        outcome = await run_in_threadpool(
+            gw.refuse, request.scope["headers"], route, status, detail
+        )
+        return respond(outcome)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        detail = one_line_error(errors)
+        headers = request.scope["headers"]
+        return respond(await run_in_threadpool(gw.refuse, headers, "request", 422, detail))
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+def one_line_error(errors: Sequence[Any]) -> str:
+    """The first validation error as one line: where and what (no input echoed back)."""
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return " ".join(f"{loc + ': ' if loc else ''}{msg}{more}".split())[:300]
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from aiarmor.serving.payload import (
     parse_inputs,
     summarize,
 )
-from aiarmor.serving.settings import DetectionSettings, ModelSettings
+from aiarmor.serving.settings import MODEL_NAME, DetectionSettings, ModelSettings
 from aiarmor.targets.base import ScoreTarget, Target
 
 __all__ = ["Decision", "Gateway", "Metrics", "Outcome", "ServedModel"]
@@ -42,6 +43,7 @@ _SEVERITY = {"log": 0, "alert": 1, "throttle": 2, "block": 3}
 UNAUTHORIZED = {"detail": "unauthorized"}
 FORBIDDEN = {"detail": "forbidden"}
 MAX_RETRY_AFTER = 86_400
+_MODEL_NAME = re.compile(MODEL_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class Outcome:
 
 NO_SUCH_MODEL = Outcome(404, {"detail": "no such model"})
 INTERNAL = Outcome(500, {"detail": "internal error"})
+_UNAUTHENTICATED = Outcome(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
 NON_FINITE = "the model's output for these inputs is not finite (NaN or infinity)"
 UNAVAILABLE = Outcome(503, {"detail": "service unavailable"}, {"Retry-After": "1"})
 
@@ -211,8 +214,7 @@ class Gateway:
             principal = self.auth.authenticate(headers)
         except Unauthenticated as exc:
             log.info("401 on %s: %s", route, exc)
-            outcome = Outcome(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-            return self._decision("anonymous", model, b"", "denied", outcome, route=route)
+            return self._decision("anonymous", model, b"", "denied", _UNAUTHENTICATED, route=route)
         try:
             for wanted in (scope,) if isinstance(scope, str) else scope:
                 if wanted in principal.scopes:
@@ -248,6 +250,32 @@ class Gateway:
         )
         return Decision(outcome, entry)
 
+    def refuse(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        route: str,
+        status: int,
+        detail: str,
+        scope: str | tuple[str, ...] = (),
+    ) -> Outcome:
+        """The audited refusal of a request the gateway will not serve (bad parameters, no
+        such route): the caller is authenticated (and, with ``scope``, authorized) first, so
+        an anonymous caller gets the same 401 as everywhere and learns nothing else."""
+        if scope:
+            who = self.check(headers, scope, route)
+        else:
+            try:
+                who = self.auth.authenticate(headers)
+            except Unauthenticated as exc:
+                log.info("401 on %s: %s", route, exc)
+                who = self._decision("anonymous", "", b"", "denied", _UNAUTHENTICATED, route=route)
+        if isinstance(who, Decision):
+            self.commit(who.entry)
+            return who.outcome
+        outcome = Outcome(status, {"detail": detail})
+        self.commit(self._decision(who.identity, "", b"", "invalid", outcome, route=route).entry)
+        return outcome
+
     def refuse_body(
         self, name: str, headers: list[tuple[bytes, bytes]], status: int, detail: str
     ) -> Outcome:
@@ -256,6 +284,7 @@ class Gateway:
         The caller is authenticated first, so an anonymous flood still gets 401s and the
         record names who sent the body; the connection is closed (the body was not read).
         """
+        name = name if _MODEL_NAME.fullmatch(name) else ""
         who = self.authorize(headers, "predict", "predict", name)
         if isinstance(who, Outcome):
             return who
@@ -303,6 +332,8 @@ class Gateway:
         """Authenticate, authorize, validate, limit, detect, predict and harden: the outcome
         and its audit entry, which the caller must commit before sending the outcome."""
         identity = "anonymous"
+        if not _MODEL_NAME.fullmatch(name):  # no model has it; not worth recording either
+            name = ""
         try:
             who = self.check(headers, "predict", "predict", name)
             if isinstance(who, Decision):

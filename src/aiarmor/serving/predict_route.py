@@ -7,8 +7,8 @@ matches the route itself, reads the body under the size limit, runs
 :meth:`Gateway.predict_async` (the pipeline on the event loop, the audit commit awaited from
 the audit writer thread) and writes the response; it sits inside the security-headers
 middleware, so every answer carries them. The FastAPI route of the same path stays declared for
-the OpenAPI document and serves any request this handler passes on (a name outside the allowed
-pattern gets FastAPI's 422 there).
+the OpenAPI document and serves any request this handler passes on (an app mounted under a
+``root_path``).
 
 Oversized bodies (declared or streamed) are refused here with 413, after authentication, so
 they are audited like every other refusal.
@@ -23,14 +23,16 @@ from anyio import to_thread
 
 from aiarmor.serving.gateway import Gateway, Outcome, dumps
 from aiarmor.serving.middleware import ASGIApp, Receive, Scope, Send, declared_length_problem
+from aiarmor.serving.settings import MODEL_NAME
 
 __all__ = ["NAME_PATTERN", "PredictRoute"]
 
 log = logging.getLogger("aiarmor.serving")
 
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+NAME_PATTERN = MODEL_NAME
 """Model names the gateway accepts in paths (and in its configuration)."""
-_PATH = re.compile(rf"/v1/models/({NAME_PATTERN})/predict")
+_PATH = re.compile(r"/v1/models/([^/]+)/predict")
+"""Any name: one that cannot be a model's is refused after authentication, and audited."""
 _JSON = (b"content-type", b"application/json")
 _INTERNAL = Outcome(500, {"detail": "internal error"})
 

@@ -56,6 +56,8 @@ JWT_ALGORITHMS = (
     "EdDSA",
 )
 ACTIONS = ("log", "alert", "throttle", "block")
+MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+"""What a model name may be, in the configuration and in request paths."""
 SCOPES = ("predict", "admin", "audit")
 
 
@@ -236,7 +238,7 @@ class OutputPolicy(_Strict):
 class ModelSettings(_Strict):
     """One served model."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    name: str = Field(pattern=rf"^{MODEL_NAME}$")
     path: Path
     """The artifact: TorchScript / torch.export / skops file, or weights when ``spec`` is set."""
     spec: str | None = None
