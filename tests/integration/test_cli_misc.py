@@ -2,6 +2,9 @@
 
 import json
 
+import numpy as np
+import pytest
+
 from aiarmor import __version__
 from aiarmor.core import parse_policy
 
@@ -36,3 +39,34 @@ def test_init_writes_a_valid_policy_and_refuses_to_overwrite(cli, tmp_path):
     r = cli("init", path)
     assert r.code == 2 and "--force" in r.err
     assert cli("init", path, "--force").code == 0
+
+
+MODEL_PY = """import torch
+
+
+def build():
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+"""
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "garbage.bin is neither a safetensors file nor a torch.save state_dict: it is empty"),
+        (b"(.", "garbage.bin is neither a safetensors file nor a torch.save state_dict"),
+        (bytes(range(256)) * 4, "garbage.bin is neither a safetensors file nor a torch.save"),
+        (b"\xff" * 8 + b"{}", "garbage.bin is neither a safetensors file nor a torch.save"),
+    ],
+    ids=["empty", "pickle-ish", "random", "huge-header"],
+)
+def test_garbage_weights_are_one_line_exit_2(cli, tmp_path, content, reason):
+    # issue 14: these gave "internal error: IndexError: pop from empty list" and friends
+    (tmp_path / "m.py").write_text(MODEL_PY)
+    np.savez(tmp_path / "d.npz", x=np.zeros((6, 4), np.float32), y=np.arange(6) % 3)
+    (tmp_path / "garbage.bin").write_bytes(content)
+    r = cli(
+        "audit", "--model", f"{tmp_path / 'm.py'}:build", "--weights", tmp_path / "garbage.bin",
+        "--data", tmp_path / "d.npz", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert r.code == 2 and reason in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert "internal error" not in r.err and "Traceback" not in r.err

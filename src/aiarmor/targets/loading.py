@@ -25,7 +25,8 @@ import importlib.util
 import re
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +40,20 @@ from aiarmor.targets import artifacts, pickle_models
 from aiarmor.targets._common import check_bounds, check_n_classes, one_line
 from aiarmor.targets.base import Target
 from aiarmor.targets.callable_target import CallableTarget
-from aiarmor.targets.formats import ModelFormat, Sniffed, sniff_model_file
+from aiarmor.targets.formats import (
+    ModelFormat,
+    Sniffed,
+    is_torch_legacy,
+    not_weights,
+    sniff_model_file,
+    weights_problem,
+)
 from aiarmor.targets.sklearn_target import sklearn_target
 from aiarmor.targets.torch_target import TorchTarget, switch_to_eval
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _MODULE_SPEC = re.compile(rf"({_DOTTED}):({_DOTTED})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SUPPORTED = (
     "file.py:factory, package.module:factory, a TorchScript or torch.export archive, "
     "or a skops file"
@@ -166,8 +175,7 @@ def _wrap(model: object, spec: str, opts: _Options) -> Target:
     """The right Target for what the factory returned."""
     if isinstance(model, torch.nn.Module):
         if opts.weights is not None:
-            state = artifacts.load_state_dict(opts.weights)
-            artifacts.apply_state_dict(model, state, opts.weights)
+            artifacts.apply_state_dict(model, _load_weights(opts.weights), opts.weights)
         return _torch_target(model, spec, opts, opts.n_classes)
     if opts.weights is not None:
         raise ConfigError(f"--weights is for torch modules, but {spec} gave a {_kind(model)}")
@@ -184,6 +192,60 @@ def _wrap(model: object, spec: str, opts: _Options) -> Target:
     raise ModelLoadError(
         f"{spec} gave a {_kind(model)}, not a torch module, scikit-learn estimator or callable"
     )
+
+
+def _load_weights(path: Path) -> Mapping[str, torch.Tensor]:
+    """A state_dict from ``--weights``, after its structure was checked (one-line errors).
+
+    Garbage (empty, text, random bytes, a truncated archive, a bad safetensors header) is
+    named for what it is not before any loader sees it: torch's own errors on such bytes are
+    ``IndexError: pop from empty list`` and the like.
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"weights file not found: {_shown(path)}")
+    try:
+        found = sniff_model_file(path)
+        problem = weights_problem(path)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read weights {_shown(path)}: {exc.strerror or exc}") from None
+    if found.format is ModelFormat.SUSPICIOUS:
+        raise UnsafeModelError(f"refusing to load weights {_shown(path)}: {found.detail}")
+    if problem is not None:
+        raise ModelLoadError(f"{_shown(path)} {problem}")
+    raw_pickle = found.format is ModelFormat.PICKLE and not found.root
+    if raw_pickle:
+        _refuse_unsafe_raw_pickle(path)
+        if not is_torch_legacy(path):  # torch.load reads only its own magic-number layout
+            raise ModelLoadError(f"{_shown(path)} {not_weights(path, found)}")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols in hostile files
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return artifacts.load_state_dict(path)
+    except UnsafeModelError:
+        raise
+    except ModelLoadError:
+        if not raw_pickle:
+            raise
+        raise ModelLoadError(f"{_shown(path)} {not_weights(path, found)}") from None
+
+
+def _refuse_unsafe_raw_pickle(path: Path) -> None:
+    """UnsafeModelError naming the first callable aiarmor's opcode walker finds in a raw pickle
+    (it never unpickles); garbage that merely fails to parse is left to the caller."""
+    from aiarmor.scanning import scan
+
+    for finding in scan([path]).findings:
+        name = finding.evidence.get("callable")
+        if name is not None:
+            raise UnsafeModelError(
+                f"refusing to load weights {_shown(path)}: it holds more than tensors "
+                f"(global {_shown(Path(str(name)))}), and loading it would run arbitrary code"
+            )
+
+
+def _shown(path: Path) -> str:
+    """A user-supplied path for a one-line message: control characters escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(path))
 
 
 def _kind(obj: object) -> str:
