@@ -87,6 +87,9 @@ def audit(
     budget = Budget.parse(budget)
     selected = select_checks(checks, policy)
     preflight(target, data)
+    warnings = input_warnings(target, data, train)
+    if warnings:
+        subject = {**(subject or {}), "warnings": warnings}
     started = time.perf_counter()
     results = []
     for index, cls in enumerate(selected):
@@ -133,6 +136,31 @@ def preflight(target: Any, data: Dataset) -> None:
         raise InputError(
             f"{data.name} has {data.n_classes} classes but the model predicts {n_classes}"
         )
+
+
+def input_warnings(target: Any, data: Dataset, train: Dataset | None = None) -> list[str]:
+    """Warnings about inputs that are valid but probably not what the user meant (one line
+    each); the audit records them in ``subject["warnings"]`` and the CLI prints them.
+
+    Today: data outside the target's declared input bounds. The attacks clip to the bounds,
+    so a wrong ``--bounds`` silently measures a different threat model.
+    """
+    bounds = getattr(target, "bounds", None)
+    if not bounds:
+        return []
+    lo, hi = float(bounds[0]), float(bounds[1])
+    out = []
+    for ds in (data, train):
+        if ds is None or ds.x.size == 0 or not np.issubdtype(ds.x.dtype, np.number):
+            continue
+        share = float(np.count_nonzero((ds.x < lo) | (ds.x > hi))) / ds.x.size
+        if share > 0:
+            out.append(
+                f"{share:.1%} of the values in {ds.name} lie outside the input bounds "
+                f"[{lo:g}, {hi:g}] (data range [{float(ds.x.min()):g}, {float(ds.x.max()):g}]); "
+                "attacks clip to the bounds, so check --bounds"
+            )
+    return out
 
 
 def run_check(cls: type[Check], ctx: CheckContext) -> CheckResult:

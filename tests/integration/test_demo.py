@@ -20,10 +20,16 @@ def test_demo_end_to_end_then_reaudit(tmp_path, aiarmor_proc):
     assert all(c["status"] != "error" for c in doc["checks"]), doc["errors"]
     html = (out / "report.html").read_text()
     assert "baseline.performance" in html and "<svg" in html
-    # the demo prints a command that audits its saved model again: run it
+    # the demo prints a command that reproduces its audit of the saved model: run it, on the
+    # checks whose numbers depend on everything it must carry (recipe, seed, budget, bounds)
     line = next(ln for ln in r.out.splitlines() if "aiarmor audit --model" in ln)
     args = shlex.split(re.sub(r"^\s*aiarmor ", "", line))
-    again = aiarmor_proc(*args, "--checks", "baseline.performance", "--out", tmp_path / "re")
+    assert "--recipe" in args and args[args.index("--budget") + 1] == "quick"
+    checks = "baseline.performance,privacy.membership,robustness.input_validation"
+    again = aiarmor_proc(*args, "--checks", checks, "--out", tmp_path / "re")
     assert again.code in (0, 1), again.err
-    redo = json.loads((tmp_path / "re" / "report.json").read_text())
-    assert redo["checks"][0]["metrics"]["accuracy"] == perf["metrics"]["accuracy"]
+    redo = {c["id"]: c for c in json.loads((tmp_path / "re" / "report.json").read_text())["checks"]}
+    first = {c["id"]: c for c in doc["checks"]}
+    for check_id in checks.split(","):
+        assert redo[check_id]["metrics"] == first[check_id]["metrics"], check_id
+    assert any(k.startswith("rmia") for k in redo["privacy.membership"]["metrics"])

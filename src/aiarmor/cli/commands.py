@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ from rich.text import Text
 
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
 from aiarmor.core.errors import ConfigError
+from aiarmor.core.findings import CheckStatus
 from aiarmor.core.policy import Policy, load_policy
 from aiarmor.core.registry import Budget, registered
-from aiarmor.core.report import Report
+from aiarmor.core.report import Report, Verdict
+
+_ERR = Console(stderr=True, highlight=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,38 @@ def parse_checks(text: str | None) -> list[str] | None:
 
 
 def _policy(path: Path | None) -> Policy:
-    return load_policy(path) if path is not None else Policy()
+    """The policy, validated against the registered checks before any work starts."""
+    from aiarmor.audit import validate_policy
+
+    policy = load_policy(path) if path is not None else Policy()
+    validate_policy(policy)
+    return policy
+
+
+def _out_dir(path: Path) -> Path:
+    from aiarmor.reporting.writer import prepare_out_dir
+
+    return prepare_out_dir(path)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        _ERR.print(Text(f"aiarmor: warning: {clean(line)}"), soft_wrap=True)
+
+
+def finish(console: Console, report: Report, out_dir: Path) -> int:
+    """Write the reports, print the summary, say on stderr why an audit is incomplete, and
+    return the exit code."""
+    print_summary(console, report, _write(report, out_dir))
+    if report.verdict is Verdict.INCOMPLETE:
+        errored = [c for c in report.checks if c.status is CheckStatus.ERROR]
+        names = ", ".join(f"{c.id} ({c.reason})" for c in errored)
+        _ERR.print(
+            Text(f"aiarmor: error: audit incomplete: {len(errored)} check(s) could not "
+                 f"finish: {clean(names)}"),
+            soft_wrap=True,
+        )  # fmt: skip
+    return report.exit_code
 
 
 def _write(report: Report, out_dir: Path) -> dict[str, Path]:
@@ -76,7 +111,7 @@ def _write(report: Report, out_dir: Path) -> dict[str, Path]:
 
 def run_audit_command(console: Console, args: AuditArgs) -> int:
     """Load model and data, audit with progress, write reports; return the exit code."""
-    from aiarmor.audit import audit
+    from aiarmor.audit import audit, input_warnings, select_checks
     from aiarmor.data import load_dataset
     from aiarmor.targets import load_target
     from aiarmor.targets.loading import load_callable
@@ -85,7 +120,10 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     Budget.parse(args.budget)
     policy = _policy(args.policy)
     checks = parse_checks(args.checks)
+    if checks is not None:
+        select_checks(checks, policy)  # unknown ids fail before anything is loaded
     bounds = parse_bounds(args.bounds)
+    out_dir = _out_dir(args.out_dir)
     train = None
     if args.train is not None:
         train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
@@ -112,6 +150,7 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     provenance = provenance_of(target)
     if provenance is not None:
         subject.update(provenance.subject())
+    _warn(input_warnings(target, data, train))
     with RichAuditProgress(console) as progress:
         report = audit(
             target,
@@ -124,8 +163,7 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
             progress=progress,
             subject=subject,
         )
-    print_summary(console, report, _write(report, args.out_dir))
-    return report.exit_code
+    return finish(console, report, out_dir)
 
 
 _DEMO_INTRO = {
@@ -150,28 +188,36 @@ def run_demo_command(
     if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario must be {' or '.join(SCENARIOS)}, got {scenario!r}")
     pol = _policy(policy)
+    out_dir = _out_dir(out_dir)
     console.print(Text(_DEMO_INTRO[scenario], style="dim"))
     with RichAuditProgress(console) as progress:
         run = run_demo(
             out_dir, seed=seed, budget=budget, policy=pol, progress=progress, scenario=scenario
         )
-    print_summary(console, run.report, _write(run.report, out_dir))
-    console.print(Text("audit the saved model again with:", style="dim"))
-    console.print(Text(_rerun_command(run)), soft_wrap=True)
-    return run.report.exit_code
+    code = finish(console, run.report, out_dir)
+    console.print(Text("audit the saved model again (the same checks and numbers) with:",
+                       style="dim"))  # fmt: skip
+    console.print(Text(rerun_command(run, seed=seed, budget=budget, policy=policy)),
+                  soft_wrap=True)  # fmt: skip
+    return code
 
 
-def _rerun_command(run: Any) -> str:
-    """The ``aiarmor audit`` command line that audits the demo's saved model again."""
+def rerun_command(run: Any, *, seed: int, budget: str, policy: Path | None) -> str:
+    """The ``aiarmor audit`` command line that reproduces the demo's audit of its saved model
+    (same data, recipe, seed, budget and policy, so the same checks run with the same results).
+    """
     if run.scenario == "credit":
-        return (
-            f"  aiarmor audit --model {clean(run.weights)} --data {clean(run.test_data)} "
-            f"--train {clean(run.train_data)} --label income --sensitive sex --sensitive race"
-        )
-    return (
-        f"  aiarmor audit --model aiarmor.demo:build_model --weights {clean(run.weights)} "
-        f"--data {clean(run.test_data)} --train {clean(run.train_data)} --bounds 0,1"
-    )
+        args = ["--model", str(run.weights), "--data", str(run.test_data),
+                "--train", str(run.train_data), "--label", "income",
+                "--sensitive", "sex", "--sensitive", "race"]  # fmt: skip
+    else:
+        args = ["--model", "aiarmor.demo:build_model", "--weights", str(run.weights),
+                "--data", str(run.test_data), "--train", str(run.train_data),
+                "--bounds", "0,1", "--recipe", "aiarmor.demo:train_recipe"]  # fmt: skip
+    args += ["--seed", str(seed), "--budget", budget]
+    if policy is not None:
+        args += ["--policy", str(policy)]
+    return "  aiarmor audit " + clean(shlex.join(args))
 
 
 def describe_checks() -> list[dict[str, Any]]:

@@ -143,9 +143,16 @@ def init(
     """Write a commented starter policy."""
     from aiarmor.core.policy import STARTER_POLICY
 
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give the policy file's path")
     if path.exists() and not force:
         raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(STARTER_POLICY, encoding="utf-8")
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: directory {path.parent} does not exist")
+    try:
+        path.write_text(STARTER_POLICY, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
     out.print(f"wrote {path}", markup=False)
 
 

@@ -9,6 +9,7 @@ median, scaled by 1.4826) above 2 flags it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +48,10 @@ def anomaly_index(norms: np.ndarray) -> np.ndarray:
 
 def reverse_engineer(
     target: Any, x: np.ndarray, *, steps: int = 120, lam: float = 0.01, lr: float = 0.1,
-    seed: int = 0,
+    seed: int = 0, progress: Callable[[int, int, str], None] | None = None,
 ) -> ReversedTriggers:  # fmt: skip
-    """Optimize every class's mask and pattern jointly (one batched forward per step)."""
+    """Optimize every class's mask and pattern jointly (one batched forward per step);
+    ``progress(done, steps, message)`` hears of every twentieth of the steps."""
     k, n = int(target.n_classes), len(x)
     lo, hi = target.bounds if target.bounds is not None else (float(x.min()), float(x.max()))
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -59,7 +61,10 @@ def reverse_engineer(
     p_raw = (torch.rand((k, *x.shape[1:]), generator=gen) * 2 - 1).requires_grad_(True)
     opt = torch.optim.Adam([m_raw, p_raw], lr=lr)
     labels = torch.arange(k).repeat_interleave(n)
-    for _ in range(steps):
+    every = max(1, steps // 20)
+    for step in range(steps):
+        if progress is not None and step % every == 0:
+            progress(step, steps, f"optimizing {k} triggers")
         stamped = _stamp(xt, torch.sigmoid(m_raw), lo + (hi - lo) * torch.sigmoid(p_raw))
         ce = torch.nn.functional.cross_entropy(target.logits(stamped), labels)
         loss = ce + lam * torch.sigmoid(m_raw).flatten(1).sum(dim=1).mean()
@@ -155,7 +160,12 @@ class NeuralCleanseCheck(Check):
         with torch.random.fork_rng():
             lam = float(ctx.params["lam"])
             found = reverse_engineer(
-                ctx.target, ctx.data.x[rows], steps=steps, lam=lam, seed=ctx.torch_seed()
+                ctx.target,
+                ctx.data.x[rows],
+                steps=steps,
+                lam=lam,
+                seed=ctx.torch_seed(),
+                progress=ctx.report,
             )
         index = anomaly_index(found.norms)
         ratio = found.norms / max(float(np.median(found.norms)), 1e-12)

@@ -55,14 +55,33 @@ def write_reports(
         known = ", ".join(_RENDERERS)
         raise ConfigError(f"unknown report format(s) {', '.join(unknown)} (known: {known})")
     texts = {fmt: _RENDERERS[fmt](report) for fmt in wanted}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)
     written = {}
     for fmt, text in texts.items():
         path = out_dir / FILE_NAMES[fmt]
         atomic_write_text(path, text)
         written[fmt] = path
     return written
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` if needed and prove it is writable, before any work is done.
+
+    An audit can take minutes; a ``--out`` that names a file or an unwritable place must fail
+    first, with one line (ConfigError), not after the work with an internal error.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} exists and is not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".aiarmor-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"--out {out_dir} is not a writable directory ({reason})") from None
+    return out_dir
 
 
 def atomic_write_text(path: Path, text: str) -> None:
