@@ -105,3 +105,21 @@ def test_param_ranges_are_enforced_and_described():
     )
     with pytest.raises(ConfigError, match=r"must be in \[1, inf\]"):
         bad_default.resolve_params({})
+
+
+def test_list_items_and_choices_are_validated():
+    eps = Param("eps", list, None, "e", item=float, min=0.0, min_exclusive=True)
+    assert eps.coerce("c.x", [1, 0.5]) == [1.0, 0.5]
+    for bad, words in [([], "empty list"), ([-0.1, 0.05], r"eps\[0\]: must be in \(0, inf\]"),
+                       ([0.1, "x"], r"eps\[1\]: expected a number, got a string"),
+                       ([float("nan")], "finite"), (0.1, "expected a list")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=words):
+            eps.coerce("c.x", bad)
+    norm = Param("norm", str, "linf", "n", choices=("linf", "l2"))
+    assert norm.coerce("c.x", "L2") == "l2"
+    with pytest.raises(ConfigError, match="must be one of linf, l2, got 'l1'"):
+        norm.coerce("c.x", "l1")
+    names = Param("names", list, None, "n", item=str, choices=("a", "b"))
+    assert names.coerce("c.x", ["A"]) == ["a"]
+    with pytest.raises(ConfigError, match=r"names\[1\]: must be one of a, b"):
+        names.coerce("c.x", ["a", "z"])
