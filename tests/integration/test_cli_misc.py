@@ -70,3 +70,59 @@ def test_garbage_weights_are_one_line_exit_2(cli, tmp_path, content, reason):
     )  # fmt: skip
     assert r.code == 2 and reason in r.err and len(r.err.strip().splitlines()) == 1, r.err
     assert "internal error" not in r.err and "Traceback" not in r.err
+
+
+def _registered_checks():
+    from aiarmor.builtin import load_builtin_checks
+    from aiarmor.core.registry import registered
+
+    load_builtin_checks()
+    return list(registered().values())
+
+
+def _assert_complete(text: str) -> None:
+    """Every id, parameter name, metric and standard of every check appears whole."""
+    import re
+
+    assert "…" not in text and "= None" not in text
+    tokens = {t.rstrip(":") for t in re.findall(r"[^\s,=\[\]()]+", text)}
+    for cls in _registered_checks():
+        info = cls.describe()
+        names = [info["id"], *info["metrics"], *info["standards"]]
+        names += [p["name"] for p in info["parameters"]]
+        missing = [n for n in names if n not in tokens]
+        assert not missing, (info["id"], missing)
+        for p in info["parameters"]:
+            assert re.search(rf"\b{re.escape(p['name'])}: {p['type']}\b", text), p
+
+
+def test_checks_is_complete_when_piped_at_80_columns(cli, monkeypatch):
+    # issue 14: the table cut names ("max_duplica… = 0.05") and printed "= None"
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("checks")
+    assert r.code == 0
+    assert max(len(line.rstrip()) for line in r.out.splitlines()) <= 80
+    _assert_complete(r.out)
+    assert "no default (unset)" in r.out
+
+
+def test_checks_is_complete_at_any_width():
+    import io
+
+    from rich.console import Console
+
+    from aiarmor.cli.checks_view import print_checks
+
+    for width in (60, 80, 200):
+        buf = io.StringIO()
+        print_checks(Console(file=buf, width=width, color_system=None))
+        text = buf.getvalue()
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+        _assert_complete(text)
+
+
+def test_checks_json_is_the_registry_description(cli):
+    from aiarmor.cli.commands import describe_checks
+
+    r = cli("checks", "--json")
+    assert r.code == 0 and r.out == json.dumps(describe_checks(), indent=2) + "\n"

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
@@ -229,12 +228,7 @@ def describe_checks() -> list[dict[str, Any]]:
 
 
 def print_checks(console: Console) -> None:
-    """A table of every check for people."""
-    table = Table(title="aiarmor checks", title_justify="left", show_lines=True)
-    table.add_column("id", no_wrap=True)
-    for col in ("detects", "parameters", "standards"):
-        table.add_column(col)
-    for info in describe_checks():
-        params = "\n".join(f"{p['name']} = {p['default']!r}" for p in info["parameters"])
-        table.add_row(info["id"], info["summary"], params, "\n".join(info["standards"]))
-    console.print(table)
+    """Every check for people, complete at any width (see :mod:`aiarmor.cli.checks_view`)."""
+    from aiarmor.cli import checks_view
+
+    checks_view.print_checks(console)
