@@ -4,9 +4,12 @@ import json
 import re
 import shlex
 
+import pytest
+
 from aiarmor.reporting import validate_report
 
 
+@pytest.mark.slow  # the demo, then a re-audit with RMIA/LiRA reference models: ~3 min
 def test_demo_end_to_end_then_reaudit(tmp_path, aiarmor_proc):
     out = tmp_path / "demo"
     r = aiarmor_proc("demo", "--out", out, "--budget", "quick")
