@@ -208,3 +208,92 @@ def test_a_model_configured_with_strip_is_served_with_its_fitted_detector(artifa
     verdict = detector.observe("someone", "tiny", X)
     assert verdict.name == "strip" and verdict.score in (0.0, 1.0)
     assert 0.0 < detector.strip.threshold_ < np.log(3)  # calibrated on the clean inputs
+
+
+# ------------------------------------- issue 14: relative paths and the audit log's continuity
+
+
+def test_every_relative_path_resolves_against_the_config_folder_not_the_cwd(tmp_path, monkeypatch):
+    conf, elsewhere = tmp_path / "conf", tmp_path / "elsewhere"
+    conf.mkdir()
+    elsewhere.mkdir()
+    (conf / "g.toml").write_text(
+        '[server]\ntls_cert = "tls/c.pem"\ntls_key = "tls/k.pem"\n'
+        '[auth]\nkey_store = "sqlite:///db/keys.db"\nserver_secret = { file = "s" }\n'
+        '[auth.jwt]\nalgorithms = ["EdDSA"]\npublic_key_file = "idp.pub"\n'
+        'issuer = "i"\naudience = "a"\n'
+        '[audit]\nurl = "sqlite:///db/audit.db?timeout=5"\nkey = { file = "a.key" }\n'
+        'checkpoints = ["cp/1.json"]\n'
+        '[[models]]\nname = "m"\npath = "m.pt"\nsignature = "m.sig"\npublic_key = "p.pub"\n'
+        'spec = "code/m.py:build"\nmaster_key = { file = "mk" }\ninput = { shape = [4] }\n'
+        'strip = { reference = "ref.npz" }\n'
+    )
+    monkeypatch.chdir(elsewhere)
+    s = load_settings("../conf/g.toml")
+    assert s.auth.key_store == f"sqlite:///{conf}/db/keys.db"
+    assert s.audit.url == f"sqlite:///{conf}/db/audit.db?timeout=5"
+    m = s.models[0]
+    paths = [s.server.tls_cert, s.server.tls_key, s.auth.jwt.public_key_file,
+             s.auth.server_secret.file, s.audit.key.file, *s.audit.checkpoints, m.path,
+             m.signature, m.public_key, m.master_key.file, m.strip.reference]  # fmt: skip
+    assert [p.relative_to(conf).as_posix() for p in paths] == [
+        "tls/c.pem", "tls/k.pem", "idp.pub", "s", "a.key", "cp/1.json", "m.pt", "m.sig",
+        "p.pub", "mk", "ref.npz",
+    ]  # fmt: skip
+    assert m.spec == f"{conf}/code/m.py:build"
+
+
+def test_absolute_and_non_file_urls_are_left_alone(artifact_dir, tmp_path):
+    cfg = base_config(artifact_dir, tmp_path)
+    cfg["auth"]["key_store"] = "sqlite:///:memory:"
+    cfg["audit"]["url"] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    s = parse_settings(cfg, base_dir=tmp_path / "x")
+    assert s.auth.key_store == "sqlite:///:memory:"
+    assert s.audit.url == "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def test_serving_refuses_an_empty_audit_log_when_keys_exist(artifact_dir, served_models, tmp_path):
+    from aiarmor.serving.app import create_app
+    from aiarmor.serving.settings import parse_settings as parse
+    from aiarmor.serving.wiring import open_key_store
+
+    cfg = base_config(artifact_dir, tmp_path)
+    settings = parse(cfg, base_dir=artifact_dir)
+    open_key_store(settings).create(["admin"])
+    with pytest.raises(ConfigError, match="empty, but the key store already holds keys") as err:
+        create_app(settings, models=served_models, detectors=[])
+    assert "\n" not in str(err.value)
+
+
+def test_serving_refuses_a_log_that_does_not_extend_its_checkpoints(
+    artifact_dir, served_models, tmp_path
+):
+    from aiarmor.serving.app import create_app
+    from aiarmor.serving.wiring import open_audit_log
+
+    settings = parse_settings(base_config(artifact_dir, tmp_path), base_dir=artifact_dir)
+    with open_audit_log(settings) as log:
+        for i in range(3):
+            log.append(_entry(i))
+        (tmp_path / "cp.json").write_text(log.checkpoint().to_json())
+    cfg = base_config(artifact_dir, tmp_path)
+    cfg["audit"]["checkpoints"] = [str(tmp_path / "cp.json")]
+    create_app(parse_settings(cfg, base_dir=artifact_dir), models=served_models, detectors=[])
+    cfg["audit"]["url"] = f"sqlite:///{tmp_path / 'new.db'}"
+    with pytest.raises(ConfigError, match=r"empty, but audit\.checkpoints"):
+        create_app(parse_settings(cfg, base_dir=artifact_dir), models=served_models)
+    (tmp_path / "audit.db").unlink()
+    with open_audit_log(
+        parse_settings(base_config(artifact_dir, tmp_path), base_dir=artifact_dir)
+    ) as log:
+        for i in range(4):
+            log.append(_entry(i + 10))  # another history of the same length
+    cfg["audit"]["url"] = f"sqlite:///{tmp_path / 'audit.db'}"
+    with pytest.raises(ConfigError, match="does not extend its checkpoints"):
+        create_app(parse_settings(cfg, base_dir=artifact_dir), models=served_models)
+
+
+def _entry(i: int):
+    from aiarmor.serving.auditlog import AuditEntry
+
+    return AuditEntry(1.7e9 + i, "cli", "", "cli.keys.create", "", "{}", "allowed", 201, {})

@@ -230,3 +230,23 @@ def test_serve_refuses_a_tampered_model_and_a_bad_config(deployment):
     config.write_text(config.read_text() + "\n[surprise]\nx = 1\n")
     r = _run(["serve", "--config", str(config)], env, root)
     assert r.returncode == 2 and "surprise" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_cli_uses_the_configs_files_from_any_directory_and_serve_refuses_a_new_log(
+    deployment, tmp_path_factory
+):
+    root, config, env = deployment
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    args = ["keys", "create", "--config", str(config), "--scope", "admin"]
+    created = _run(args, env, elsewhere)
+    assert created.returncode == 0, created.stderr
+    assert (root / "keys.db").is_file() and list(elsewhere.iterdir()) == []
+    with AuditLog(f"sqlite:///{root / 'audit.db'}", env["TEST_AUDIT_KEY"].encode()) as log:
+        row = log.query(limit=1)[0]
+        assert (row["identity"], row["route"], row["status"]) == ("cli", "cli.keys.create", 201)
+        assert log.verify().ok
+    config.write_text(config.read_text().replace("sqlite:///audit.db", "sqlite:///new.db"))
+    r = _run(["serve", "--config", str(config)], env, elsewhere)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "empty, but the key store already holds keys" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -154,17 +154,8 @@ def checkpoint_command(
 
 
 def _read_checkpoint(path: Path) -> Checkpoint:
-    mod = _auditlog()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        cp: Checkpoint = mod.Checkpoint(
-            int(data["seq"]), str(data["mac"]), float(data["time"]), str(data["tag"])
-        )
-        return cp
-    except OSError as exc:
-        raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"checkpoint {path} is not an aiarmor audit-log checkpoint") from None
+    cp: Checkpoint = _auditlog().read_checkpoint(path)
+    return cp
 
 
 @audit_app.command("keygen")

@@ -3,16 +3,20 @@
 The gateway's libraries (FastAPI, uvicorn, pydantic, SQLAlchemy, ...) come with the
 ``aiarmor[serve]`` extra and are imported only when these commands run; without them the
 commands say so and exit 2. Keys are created offline (``aiarmor keys create``) to bootstrap
-the first admin; the key is printed once and only its keyed hash is stored.
+the first admin; the key is printed once and only its keyed hash is stored. Key changes made
+here are recorded in the gateway's audit log (identity ``cli``), like those made through the
+admin API.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,6 +105,29 @@ def _store(config: Path) -> Any:
     return open_key_store(load_settings(config))
 
 
+@contextlib.contextmanager
+def _audited(config: Path) -> Iterator[Callable[[str, str, int], None]]:
+    """Record key changes in the gateway's audit log, as the gateway records its own, so the
+    log of a deployment with keys is never empty (``serve`` relies on that). The log is
+    opened first: a change is not made when it could not be recorded."""
+    import time
+
+    from aiarmor.serving.auditlog import AuditEntry
+    from aiarmor.serving.settings import load_settings
+    from aiarmor.serving.wiring import open_audit_log
+
+    log = open_audit_log(load_settings(config))
+
+    def record(route: str, key_id: str, status: int) -> None:
+        summary = json.dumps({"id": key_id})
+        log.append(AuditEntry(time.time(), "cli", "", route, "", summary, "allowed", status, {}))
+
+    try:
+        yield record
+    finally:
+        log.close()
+
+
 @keys_app.command("create")
 def keys_create(
     config: ConfigOpt,
@@ -112,7 +139,9 @@ def keys_create(
     label: Annotated[str, typer.Option(help="A note for the key list.")] = "",
 ) -> None:
     """Create a key and print it once (only its keyed hash is stored)."""
-    key, info = _store(config).create(scope, model or ["*"], role=role, label=label)
+    with _audited(config) as record:
+        key, info = _store(config).create(scope, model or ["*"], role=role, label=label)
+        record("cli.keys.create", info.id, 201)
     _say(f"id {info.id}  scopes {' '.join(info.scopes)}  models {' '.join(info.models)}")
     sys.stdout.write(key + "\n")
     Console(stderr=True).print("store this key now: it is not shown again", markup=False)
@@ -137,18 +166,22 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(config: ConfigOpt, key_id: Annotated[str, typer.Argument(help="Key id.")]) -> None:
     """Revoke a key at once."""
-    try:
-        _store(config).revoke(key_id)
-    except KeyError:
-        raise ConfigError(f"no active key with id {key_id!r}") from None
+    with _audited(config) as record:
+        try:
+            _store(config).revoke(key_id)
+        except KeyError:
+            raise ConfigError(f"no active key with id {key_id!r}") from None
+        record("cli.keys.revoke", key_id, 204)
     _say(f"revoked {key_id}")
 
 
 @keys_app.command("rotate")
 def keys_rotate(config: ConfigOpt, key_id: Annotated[str, typer.Argument(help="Key id.")]) -> None:
     """Give a key a new secret (printed once); the old one stops working."""
-    try:
-        key, _info = _store(config).rotate(key_id)
-    except KeyError:
-        raise ConfigError(f"no active key with id {key_id!r}") from None
+    with _audited(config) as record:
+        try:
+            key, _info = _store(config).rotate(key_id)
+        except KeyError:
+            raise ConfigError(f"no active key with id {key_id!r}") from None
+        record("cli.keys.rotate", key_id, 200)
     sys.stdout.write(key + "\n")

@@ -61,6 +61,7 @@ __all__ = [
     "AuditVerification",
     "Checkpoint",
     "load_key",
+    "read_checkpoint",
 ]
 
 DECISIONS = frozenset({"allowed", "denied", "throttled", "blocked", "invalid", "error"})
@@ -351,6 +352,26 @@ class AuditLog(AuditReader):
         cp = Checkpoint(seq, mac, round(time.time(), 6), "")
         return Checkpoint(cp.seq, cp.mac, cp.time, _checkpoint_tag(self._key, cp))
 
+    def is_empty(self) -> bool:
+        """No record was ever appended (the head is at seq 0 and no row is stored)."""
+        head = self._head_state()
+        return head.present and head.seq == 0 and head.top == 0 and not self._strays()
+
+    def extends(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
+        """What keeps the log from extending ``checkpoints`` (a cheap check for start-up:
+        the record at each checkpoint's seq still has its MAC; ``verify`` walks it all)."""
+        problems = []
+        rec = self._records
+        for cp in checkpoints:
+            if not _same(cp.tag, _checkpoint_tag(self._key, cp)):
+                problems.append(f"checkpoint of seq {cp.seq} fails its tag (other log or key)")
+                continue
+            with self._connect() as conn:
+                mac = conn.execute(sa.select(rec.c.mac).where(rec.c.seq == cp.seq)).scalar()
+            if not _same(mac, cp.mac):
+                problems.append(f"seq {cp.seq}: checkpointed but missing or different")
+        return problems
+
     def verify(
         self, *, checkpoints: Sequence[Checkpoint] = (), chunk: int = 5000
     ) -> AuditVerification:
@@ -520,6 +541,17 @@ def _wrong_types(row: sa.RowMapping) -> str:
         if type(row[name]) is not want:
             return name
     return ""
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """The checkpoint in ``path`` (one line of JSON); ConfigError if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Checkpoint(int(data["seq"]), str(data["mac"]), float(data["time"]), str(data["tag"]))
+    except OSError as exc:
+        raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"checkpoint {path} is not an aiarmor audit-log checkpoint") from None
 
 
 def _checkpoint_tag(key: bytes, cp: Checkpoint) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "ServerSettings",
     "load_settings",
     "read_secret",
+    "sqlite_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,9 @@ class AuditSettings(_Strict):
 
     url: str = "sqlite:///aiarmor-audit.db"
     key: Secret
+    checkpoints: tuple[Path, ...] = ()
+    """Checkpoint files (``aiarmor audit-log checkpoint``) the log must extend: checked at
+    start-up, which is refused if the log does not (rolled back, or another database)."""
 
     _check_secret = field_validator("key", mode="before")(_secret_field)
 
@@ -320,9 +324,10 @@ def load_settings(path: Path | str) -> GatewaySettings:
 def parse_settings(
     raw: dict[str, Any], *, base_dir: Path, where: str = "config"
 ) -> GatewaySettings:
-    """Validate an already-parsed TOML document."""
+    """Validate an already-parsed TOML document; every relative path in it (files, and the
+    files of SQLite URLs) is made absolute against ``base_dir``."""
     try:
-        settings = GatewaySettings.model_validate({**raw, "base_dir": base_dir})
+        settings = _absolute(GatewaySettings.model_validate({**raw, "base_dir": base_dir}))
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -337,6 +342,79 @@ def parse_settings(
     ):
         log.warning("listening on %s without TLS: put a TLS proxy in front", settings.server.host)
     return settings
+
+
+def _absolute(settings: GatewaySettings) -> GatewaySettings:
+    """``settings`` with every relative path resolved against its ``base_dir``, so nothing
+    downstream depends on the working directory the gateway was started from."""
+    base = settings.base_dir
+
+    def path(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else base / p
+
+    def fix(model: BaseModel, **paths: Any) -> Any:
+        update = {k: v for k, v in paths.items() if v is not None}
+        return model.model_copy(update=update) if update else model
+
+    def secret(sec: Secret | None) -> Secret | None:
+        return None if sec is None else fix(sec, file=path(sec.file))
+
+    server = fix(settings.server, tls_cert=path(settings.server.tls_cert),
+                 tls_key=path(settings.server.tls_key))  # fmt: skip
+    auth = settings.auth
+    jwt = auth.jwt and fix(auth.jwt, public_key_file=path(auth.jwt.public_key_file),
+                           secret=secret(auth.jwt.secret))  # fmt: skip
+    auth = auth.model_copy(update={"key_store": sqlite_url(auth.key_store, base), "jwt": jwt,
+                                   "server_secret": secret(auth.server_secret)})  # fmt: skip
+    audit = settings.audit.model_copy(
+        update={
+            "url": sqlite_url(settings.audit.url, base),
+            "key": secret(settings.audit.key),
+            "checkpoints": tuple(path(p) or p for p in settings.audit.checkpoints),
+        }
+    )
+    models = tuple(_absolute_model(m, base) for m in settings.models)
+    update = {"server": server, "auth": auth, "audit": audit, "models": models}
+    return settings.model_copy(update=update)
+
+
+def _absolute_model(model: ModelSettings, base: Path) -> ModelSettings:
+    def path(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    update: dict[str, Any] = {
+        "path": path(model.path),
+        "signature": path(model.signature),
+        "public_key": path(model.public_key),
+    }
+    if model.master_key is not None and model.master_key.file is not None:
+        update["master_key"] = model.master_key.model_copy(
+            update={"file": path(model.master_key.file)}
+        )
+    if model.strip is not None:
+        update["strip"] = model.strip.model_copy(update={"reference": path(model.strip.reference)})
+    head, sep, attr = (model.spec or "").rpartition(":")
+    if sep and head.endswith(".py"):
+        update["spec"] = f"{path(Path(head))}:{attr}"
+    return model.model_copy(update=update)
+
+
+def sqlite_url(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite file made absolute against ``base`` (other databases,
+    in-memory and ``uri=true`` SQLite URLs unchanged)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url  # refused, with its own message, where it is opened
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if "uri" in parsed.query or database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
 
 
 def read_secret(secret: Secret, base_dir: Path, *, what: str, min_bytes: int = 16) -> bytes:

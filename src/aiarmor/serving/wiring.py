@@ -12,7 +12,7 @@ from aiarmor.serving.gateway import Gateway, ServedModel
 from aiarmor.serving.limits import build_limiter
 from aiarmor.serving.settings import GatewaySettings, read_secret
 
-__all__ = ["build_gateway", "build_models", "open_audit_log", "open_key_store"]
+__all__ = ["build_gateway", "build_models", "check_continuity", "open_audit_log", "open_key_store"]
 
 
 def open_key_store(settings: GatewaySettings) -> KeyStore:
@@ -28,6 +28,39 @@ def open_audit_log(settings: GatewaySettings) -> Any:
 
     key = read_secret(settings.audit.key, settings.base_dir, what="audit.key")
     return AuditLog(settings.audit.url, key)
+
+
+def check_continuity(settings: GatewaySettings, audit: Any, keys: KeyStore) -> None:
+    """Refuse to serve on an audit log that is not the one this deployment has been writing:
+    an empty log while the key store already holds keys (key changes are audited, so their
+    log is never empty) or while checkpoints are configured, or a log that does not extend
+    a configured checkpoint. Without this, a wrong ``audit.url`` silently starts a new
+    chain that verifies as intact."""
+    from aiarmor.serving.auditlog import read_checkpoint
+
+    checkpoints = [read_checkpoint(p) for p in settings.audit.checkpoints]
+    where = f"audit log {_shown(settings.audit.url)}"
+    if audit.is_empty():
+        if checkpoints:
+            raise ConfigError(f"{where} is empty, but audit.checkpoints says it holds "
+                              f"records: wrong audit.url, or the log was replaced")  # fmt: skip
+        if keys.list():
+            raise ConfigError(f"{where} is empty, but the key store already holds keys: "
+                              "wrong audit.url or auth.key_store? (relative paths resolve "
+                              "against the config file's folder)")  # fmt: skip
+    problems = audit.extends(checkpoints)
+    if problems:
+        raise ConfigError(f"{where} does not extend its checkpoints: {problems[0]}")
+
+
+def _shown(url: str) -> str:
+    """A database URL fit for a message: never its password."""
+    import sqlalchemy as sa
+
+    try:
+        return str(sa.engine.make_url(url).render_as_string(hide_password=True))
+    except (sa.exc.ArgumentError, ValueError):
+        return "(unparsable URL)"
 
 
 def build_jwt(settings: GatewaySettings) -> JWTVerifier | None:
@@ -78,13 +111,15 @@ def build_gateway(
     if detectors is None:
         detect = importlib.import_module("aiarmor.serving.detect")
         detectors = detect.build_detectors(settings.detection.config)
+    keys = key_store or open_key_store(settings)
+    if audit_log is None:  # the configured log: it must be this deployment's
+        audit_log = open_audit_log(settings)
+        check_continuity(settings, audit_log, keys)
     return Gateway(
         models=models if models is not None else build_models(settings),
-        auth=Authenticator(
-            key_store or open_key_store(settings), jwt_verifier or build_jwt(settings)
-        ),
+        auth=Authenticator(keys, jwt_verifier or build_jwt(settings)),
         limiter=limiter or build_limiter(settings.limits),
-        audit=audit_log if audit_log is not None else open_audit_log(settings),
+        audit=audit_log,
         detectors=detectors,
         detection=settings.detection,
     )
