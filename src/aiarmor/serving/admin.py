@@ -211,7 +211,10 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
     def openapi_for_admins(request: Request) -> Response:
         """The OpenAPI document (always available to admins)."""
         who = admin(request, "admin.openapi")
-        return who if isinstance(who, Response) else _json(200, app.openapi())
+        if isinstance(who, Response):
+            return who
+        audited(who, "admin.openapi", 200)
+        return _json(200, app.openapi())
 
     _add_audit_routes(app, gw)
 

@@ -215,7 +215,7 @@ def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
         who = gw.authorize(request.scope["headers"], "predict", "models")
         if isinstance(who, Outcome):
             return respond(who)
-        return [
+        infos = [
             ModelInfo(
                 name=n,
                 input_shape=list(m.settings.input.shape),
@@ -228,6 +228,9 @@ def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
             for n, m in sorted(gw.models.items())
             if "*" in who.models or n in who.models
         ]
+        gw.record(identity=who.identity, model="", route="models", body=b"",
+                  summary=f'{{"n":{len(infos)}}}', decision="allowed", status=200)  # fmt: skip
+        return infos
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -247,6 +250,8 @@ def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
             who = gw.authorize(request.scope["headers"], ("audit", "admin"), "metrics")
             if isinstance(who, Outcome):
                 return respond(who)
+            gw.record(identity=who.identity, model="", route="metrics", body=b"", summary="",
+                      decision="allowed", status=200)  # fmt: skip
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
