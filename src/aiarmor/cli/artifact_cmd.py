@@ -21,21 +21,33 @@ from aiarmor.core.errors import ConfigError, InputError
 
 KeyPrefix = Annotated[
     Path,
-    typer.Option("--out", help="Prefix: writes PREFIX.key + PREFIX.pub (PREFIX.master.key)."),
+    typer.Option(
+        "--out",
+        metavar="PREFIX",
+        help="Prefix: writes PREFIX.key + PREFIX.pub (PREFIX.master.key).",
+    ),
 ]
 PassEnv = Annotated[
     str | None,
-    typer.Option("--passphrase-env", help="Environment variable holding the key passphrase."),
+    typer.Option(
+        "--passphrase-env", metavar="VAR", help="Environment variable holding the key passphrase."
+    ),
 ]
 MasterKeyOpt = Annotated[
     Path | None,
-    typer.Option("--key", help="Master key file (default: $AIARMOR_MASTER_KEY, base64)."),
+    typer.Option(
+        "--key", metavar="PATH", help="Master key file (default: $AIARMOR_MASTER_KEY, base64)."
+    ),
 ]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Output path.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", metavar="PATH", help="Output path.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
 SigOpt = Annotated[
     Path | None,
-    typer.Option("--signature", help="Bundle path (default: PATH.aiarmor-sig.json beside it)."),
+    typer.Option(
+        "--signature",
+        metavar="PATH",
+        help="Bundle path (default: PATH.aiarmor-sig.json beside it).",
+    ),
 ]
 
 
@@ -58,7 +70,10 @@ def keygen_command(
         bool, typer.Option("--symmetric", help="Write a 256-bit master key for encryption.")
     ] = False,
     algorithm: Annotated[
-        str, typer.Option(help="ed25519 | ecdsa-p256 (ECDSA interoperates with model_signing).")
+        str,
+        typer.Option(
+            metavar="ALG", help="ed25519 | ecdsa-p256 (ECDSA interoperates with model_signing)."
+        ),
     ] = "ed25519",
     passphrase_env: PassEnv = None,
 ) -> None:
@@ -81,7 +96,7 @@ def keygen_command(
 
 def sign_command(
     path: Annotated[Path, typer.Argument(help="Model file or directory.")],
-    key: Annotated[Path, typer.Option("--key", help="Private key (PEM).")],
+    key: Annotated[Path, typer.Option("--key", metavar="PATH", help="Private key (PEM).")],
     passphrase_env: PassEnv = None,
     signature: SigOpt = None,
     include_git: Annotated[
@@ -98,7 +113,7 @@ def sign_command(
 
 def verify_command(
     path: Annotated[Path, typer.Argument(help="Model file or directory.")],
-    pub: Annotated[Path, typer.Option("--pub", help="Public key (PEM).")],
+    pub: Annotated[Path, typer.Option("--pub", metavar="PATH", help="Public key (PEM).")],
     signature: SigOpt = None,
 ) -> None:
     """Verify a model against its signature: exit 0 verified, 1 failed, 2 bad input."""

@@ -89,25 +89,47 @@ def register(app: typer.Typer) -> None:
 
 @harden_app.command("adversarial")
 def adversarial_command(
-    model: Annotated[str, typer.Option(help="Model SPEC: file.py:factory or pkg.mod:factory.")],
-    train: Annotated[Path, typer.Option(help="Training data (.npz, .csv, .parquet).")],
-    data: Annotated[Path, typer.Option(help="Held-out data to audit on (same format).")],
-    eps: Annotated[float, typer.Option(help="Training epsilon (perturbation budget).")],
-    weights: Annotated[Path | None, typer.Option(help="Weights of the model (safe).")] = None,
-    bounds: Annotated[str | None, typer.Option(help="Valid input domain LO,HI.")] = None,
-    method: Annotated[str, typer.Option(help="pgd | trades.")] = "pgd",
-    norm: Annotated[str, typer.Option(help="linf | l2.")] = "linf",
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
-    steps: Annotated[int, typer.Option(help="Inner attack steps per batch.")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    beta: Annotated[float, typer.Option(help="TRADES robustness weight.")] = 6.0,
-    warmup: Annotated[float, typer.Option(help="Epochs of linear epsilon ramp-up.")] = 0.0,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")] = None,
-    checks: Annotated[str | None, typer.Option(help="Extra comma-separated check ids.")] = None,
-    budget: Annotated[str, typer.Option(help="quick | standard | thorough.")] = "standard",
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+    model: Annotated[
+        str, typer.Option(metavar="SPEC", help="Model SPEC: file.py:factory or pkg.mod:factory.")
+    ],
+    train: Annotated[
+        Path, typer.Option(metavar="PATH", help="Training data (.npz, .csv, .parquet).")
+    ],
+    data: Annotated[
+        Path, typer.Option(metavar="PATH", help="Held-out data to audit on (same format).")
+    ],
+    eps: Annotated[
+        float, typer.Option(metavar="X", help="Training epsilon (perturbation budget).")
+    ],
+    weights: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Weights of the model (safe).")
+    ] = None,
+    bounds: Annotated[
+        str | None, typer.Option(metavar="LO,HI", help="Valid input domain LO,HI.")
+    ] = None,
+    method: Annotated[str, typer.Option(metavar="METHOD", help="pgd | trades.")] = "pgd",
+    norm: Annotated[str, typer.Option(metavar="NORM", help="linf | l2.")] = "linf",
+    epochs: Annotated[int, typer.Option(metavar="N", help="Training epochs.")] = 10,
+    steps: Annotated[int, typer.Option(metavar="N", help="Inner attack steps per batch.")] = 10,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Mini-batch size.")] = 128,
+    lr: Annotated[float, typer.Option(metavar="X", help="Adam learning rate.")] = 1e-3,
+    beta: Annotated[float, typer.Option(metavar="X", help="TRADES robustness weight.")] = 6.0,
+    warmup: Annotated[
+        float, typer.Option(metavar="X", help="Epochs of linear epsilon ramp-up.")
+    ] = 0.0,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
+    ] = None,
+    checks: Annotated[
+        str | None, typer.Option(metavar="IDS", help="Extra comma-separated check ids.")
+    ] = None,
+    budget: Annotated[
+        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
+    ] = "standard",
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
+    ] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
         "aiarmor-harden"
     ),
 ) -> None:

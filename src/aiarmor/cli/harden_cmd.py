@@ -90,26 +90,53 @@ def register(app: typer.Typer) -> None:
 
 @harden_app.command("fairness")
 def fairness_command(
-    model: Annotated[str, typer.Option(help="Model SPEC of a scikit-learn classifier.")],
-    data: Annotated[Path, typer.Option(help="Held-out data to audit on (.npz, .csv, .parquet).")],
-    train: Annotated[Path, typer.Option(help="Data to fit the mitigation on (same format).")],
-    sensitive: Annotated[list[str], typer.Option(help="Sensitive column (repeat).")],
-    label: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
+    model: Annotated[
+        str, typer.Option(metavar="SPEC", help="Model SPEC of a scikit-learn classifier.")
+    ],
+    data: Annotated[
+        Path, typer.Option(metavar="PATH", help="Held-out data to audit on (.npz, .csv, .parquet).")
+    ],
+    train: Annotated[
+        Path, typer.Option(metavar="PATH", help="Data to fit the mitigation on (same format).")
+    ],
+    sensitive: Annotated[list[str], typer.Option(metavar="COL", help="Sensitive column (repeat).")],
+    label: Annotated[
+        str | None, typer.Option(metavar="COL", help="Label column of a table.")
+    ] = None,
     attribute: Annotated[
         list[str] | None,
-        typer.Option(help="Attribute to mitigate for (repeat: jointly; default: --sensitive)."),
+        typer.Option(
+            metavar="COL", help="Attribute to mitigate for (repeat: jointly; default: --sensitive)."
+        ),
     ] = None,
-    method: Annotated[str, typer.Option(help="threshold | reductions.")] = "threshold",
+    method: Annotated[
+        str, typer.Option(metavar="METHOD", help="threshold | reductions.")
+    ] = "threshold",
     constraint: Annotated[
-        str, typer.Option(help="demographic_parity | equalized_odds | equal_opportunity.")
+        str,
+        typer.Option(
+            metavar="CONSTRAINT", help="demographic_parity | equalized_odds | equal_opportunity."
+        ),
     ] = "demographic_parity",
-    eps: Annotated[float, typer.Option(help="Reductions: allowed constraint violation.")] = 0.01,
-    trust_type: Annotated[list[str] | None, typer.Option(help="skops type to trust.")] = None,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")] = None,
-    checks: Annotated[str | None, typer.Option(help="Extra comma-separated check ids.")] = None,
-    budget: Annotated[str, typer.Option(help="quick | standard | thorough.")] = "standard",
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+    eps: Annotated[
+        float, typer.Option(metavar="X", help="Reductions: allowed constraint violation.")
+    ] = 0.01,
+    trust_type: Annotated[
+        list[str] | None, typer.Option(metavar="TYPE", help="skops type to trust.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
+    ] = None,
+    checks: Annotated[
+        str | None, typer.Option(metavar="IDS", help="Extra comma-separated check ids.")
+    ] = None,
+    budget: Annotated[
+        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
+    ] = "standard",
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
+    ] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
         "aiarmor-harden"
     ),
 ) -> None:

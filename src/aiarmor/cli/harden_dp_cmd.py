@@ -64,24 +64,44 @@ def register(app: typer.Typer) -> None:
 
 @harden_app.command("dp")
 def dp_command(
-    model: Annotated[str, typer.Option(help="Model SPEC of a PyTorch model factory.")],
-    data: Annotated[Path, typer.Option(help="Held-out data (.npz) - the non-members.")],
-    train: Annotated[Path, typer.Option(help="Training data (.npz) - the members.")],
-    weights: Annotated[Path | None, typer.Option(help="Weights of the original model.")] = None,
-    epsilon: Annotated[float, typer.Option(help="Target epsilon of the DP guarantee.")] = 3.0,
-    delta: Annotated[float | None, typer.Option(help="Delta (default 1/(10 n)).")] = None,
-    accountant: Annotated[str, typer.Option(help="prv | rdp.")] = "prv",
-    max_grad_norm: Annotated[float, typer.Option(help="Per-sample clipping norm.")] = 1.0,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Expected batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
+    model: Annotated[
+        str, typer.Option(metavar="SPEC", help="Model SPEC of a PyTorch model factory.")
+    ],
+    data: Annotated[
+        Path, typer.Option(metavar="PATH", help="Held-out data (.npz) - the non-members.")
+    ],
+    train: Annotated[
+        Path, typer.Option(metavar="PATH", help="Training data (.npz) - the members.")
+    ],
+    weights: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Weights of the original model.")
+    ] = None,
+    epsilon: Annotated[
+        float, typer.Option(metavar="X", help="Target epsilon of the DP guarantee.")
+    ] = 3.0,
+    delta: Annotated[
+        float | None, typer.Option(metavar="X", help="Delta (default 1/(10 n)).")
+    ] = None,
+    accountant: Annotated[str, typer.Option(metavar="ACCOUNTANT", help="prv | rdp.")] = "prv",
+    max_grad_norm: Annotated[
+        float, typer.Option(metavar="X", help="Per-sample clipping norm.")
+    ] = 1.0,
+    epochs: Annotated[int, typer.Option(metavar="N", help="Training epochs.")] = 20,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Expected batch size.")] = 64,
+    lr: Annotated[float, typer.Option(metavar="X", help="Adam learning rate.")] = 2e-3,
     poisson: Annotated[
         bool, typer.Option(help="Poisson sampling (the accountant's assumption).")
     ] = True,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")] = None,
-    budget: Annotated[str, typer.Option(help="quick | standard | thorough.")] = "standard",
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+    policy: Annotated[
+        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
+    ] = None,
+    budget: Annotated[
+        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
+    ] = "standard",
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
+    ] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
         "aiarmor-harden"
     ),
 ) -> None:

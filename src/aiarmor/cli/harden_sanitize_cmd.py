@@ -65,26 +65,40 @@ def register(app: typer.Typer) -> None:
 
 @harden_app.command("sanitize")
 def sanitize_command(
-    model: Annotated[str, typer.Option(help="Model SPEC of a PyTorch model factory.")],
-    train: Annotated[Path, typer.Option(help="Training data (.npz) to sanitize.")],
-    data: Annotated[Path, typer.Option(help="Clean held-out data (.npz) to score on.")],
-    weights: Annotated[Path | None, typer.Option(help="Weights of the trained model.")] = None,
+    model: Annotated[
+        str, typer.Option(metavar="SPEC", help="Model SPEC of a PyTorch model factory.")
+    ],
+    train: Annotated[Path, typer.Option(metavar="PATH", help="Training data (.npz) to sanitize.")],
+    data: Annotated[
+        Path, typer.Option(metavar="PATH", help="Clean held-out data (.npz) to score on.")
+    ],
+    weights: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Weights of the trained model.")
+    ] = None,
     method: Annotated[
-        str, typer.Option(help="spectral | activation_clustering | both (union).")
+        str, typer.Option(metavar="METHOD", help="spectral | activation_clustering | both (union).")
     ] = "both",
     relabel: Annotated[
         bool, typer.Option("--relabel", help="Relabel flagged rows (runner-up class).")
     ] = False,
     trigger: Annotated[
-        str | None, typer.Option(help="Known trigger, badnets[:SIZE[:VALUE]].")
+        str | None, typer.Option(metavar="SPEC", help="Known trigger, badnets[:SIZE[:VALUE]].")
     ] = None,
-    target_class: Annotated[int | None, typer.Option(help="The trigger's target class.")] = None,
-    epochs: Annotated[int, typer.Option(help="Retraining epochs.")] = 20,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")] = None,
-    budget: Annotated[str, typer.Option(help="quick | standard | thorough.")] = "standard",
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same result.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+    target_class: Annotated[
+        int | None, typer.Option(metavar="CLASS", help="The trigger's target class.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(metavar="N", help="Retraining epochs.")] = 20,
+    lr: Annotated[float, typer.Option(metavar="X", help="Adam learning rate.")] = 2e-3,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
+    ] = None,
+    budget: Annotated[
+        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
+    ] = "standard",
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
+    ] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
         "aiarmor-harden"
     ),
 ) -> None:

@@ -21,6 +21,7 @@ from aiarmor.core.errors import AiarmorError, ConfigError
 
 app = typer.Typer(
     name="aiarmor",
+    rich_markup_mode=None,  # plain help: no <bool> on flags, descriptions at column 34
     help="Assess, harden, deploy and monitor machine-learning models securely.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -45,10 +46,12 @@ def _root(
     """aiarmor: a penetration test, a policy gate and a secure runtime for ML models."""
 
 
-OutDir = Annotated[Path, typer.Option("--out", help="Directory for the reports.")]
-Budget = Annotated[str, typer.Option(help="quick | standard | thorough.")]
-Seed = Annotated[int, typer.Option(help="Seed: the same seed gives the same report.")]
-PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy TOML file.")]
+OutDir = Annotated[Path, typer.Option("--out", metavar="DIR", help="Directory for the reports.")]
+Budget = Annotated[str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")]
+Seed = Annotated[int, typer.Option(metavar="N", help="Seed: the same seed gives the same report.")]
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
+]
 TRUST_PICKLE_HELP = (
     "Load a pickle-based --model file (.pt/.pkl/.joblib) that `aiarmor scan` finds clean. "
     "A clean scan is required but not proof: unpickling executes code, so this is your "
@@ -67,7 +70,10 @@ def demo(
     budget: Budget = "standard",
     policy: PolicyOpt = None,
     scenario: Annotated[
-        str, typer.Option(help="digits (a CNN) | credit (a tabular model on UCI Adult).")
+        str,
+        typer.Option(
+            metavar="NAME", help="digits (a CNN) | credit (a tabular model on UCI Adult)."
+        ),
     ] = "digits",
 ) -> None:
     """Train a small model on bundled real data, audit it, write all reports."""
@@ -81,19 +87,40 @@ def demo(
 
 @app.command("audit")
 def audit_cmd(
-    model: Annotated[str, typer.Option(help="Model SPEC: file.py:fn, pkg.mod:fn, or a file.")],
-    data: Annotated[Path, typer.Option(help="Held-out data: .npz, .csv or .parquet.")],
-    weights: Annotated[Path | None, typer.Option(help="state_dict / safetensors.")] = None,
-    train: Annotated[Path | None, typer.Option(help="Training data (same format).")] = None,
-    label: Annotated[str | None, typer.Option(help="Label column of a table.")] = None,
-    sensitive: Annotated[list[str] | None, typer.Option(help="Sensitive column (repeat).")] = None,
-    bounds: Annotated[str | None, typer.Option(help="Valid input domain LO,HI.")] = None,
-    n_classes: Annotated[int | None, typer.Option(help="Classes (for plain callables).")] = None,
-    trust_type: Annotated[list[str] | None, typer.Option(help="skops type to trust.")] = None,
+    model: Annotated[
+        str, typer.Option(metavar="SPEC", help="Model SPEC: file.py:fn, pkg.mod:fn, or a file.")
+    ],
+    data: Annotated[
+        Path, typer.Option(metavar="PATH", help="Held-out data: .npz, .csv or .parquet.")
+    ],
+    weights: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Weights: safetensors or a torch.save state_dict."),
+    ] = None,
+    train: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Training data (same format).")
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(metavar="COL", help="Label column of a table.")
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(metavar="COL", help="Sensitive column (repeat).")
+    ] = None,
+    bounds: Annotated[
+        str | None, typer.Option(metavar="LO,HI", help="Valid input domain LO,HI.")
+    ] = None,
+    n_classes: Annotated[
+        int | None, typer.Option(metavar="N", help="Classes (for plain callables).")
+    ] = None,
+    trust_type: Annotated[
+        list[str] | None, typer.Option(metavar="TYPE", help="skops type to trust.")
+    ] = None,
     trust_pickle: Annotated[bool, typer.Option(help=TRUST_PICKLE_HELP)] = False,
-    recipe: Annotated[str | None, typer.Option(help=RECIPE_HELP)] = None,
+    recipe: Annotated[str | None, typer.Option(metavar="SPEC", help=RECIPE_HELP)] = None,
     policy: PolicyOpt = None,
-    checks: Annotated[str | None, typer.Option(help="Comma-separated check ids.")] = None,
+    checks: Annotated[
+        str | None, typer.Option(metavar="IDS", help="Comma-separated check ids.")
+    ] = None,
     budget: Budget = "standard",
     seed: Seed = 0,
     out_dir: OutDir = Path("aiarmor-report"),

@@ -84,7 +84,8 @@ def register(app: typer.Typer) -> None:
     @app.command("scan")
     def scan_command(
         paths: Annotated[
-            list[Path], typer.Argument(help="Files or directories to scan.", metavar="PATH...")
+            list[Path],
+            typer.Argument(help="Files or directories to scan.", metavar="PATH", hidden=True),
         ],
         fmt: Annotated[
             str, typer.Option("--format", help="text | json | sarif.", metavar="FORMAT")
@@ -93,7 +94,11 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", help="Write the output here.", metavar="FILE")
         ] = None,
     ) -> None:
-        """Scan model files for code execution and format abuse (never loads them)."""
+        """Scan model files for code execution and format abuse (never loads them).
+
+        Each PATH is a model file or a directory (searched recursively). Exit 0: no finding at
+        or above low; 1: findings; 2: a PATH could not be scanned.
+        """
         if fmt not in ("text", "json", "sarif"):
             raise ConfigError(f"unknown --format {fmt!r} (expected text, json or sarif)")
         missing = [p for p in paths if not os.path.lexists(p)]
