@@ -174,7 +174,7 @@ def test_package_module_spec_from_the_working_directory(tmp_path, monkeypatch):
     [
         (":nope", r"models\.py has no attribute 'nope'; it defines: .*build"),
         (":broken", r"calling .*models\.py:broken\(\) failed: RuntimeError: factory exploded"),
-        (":nothing", "gave a int, not a torch module"),
+        (":nothing", "gave an int, not a torch module"),
         ("", r"name the factory that builds the model, e\.g\. .*models\.py:build_model"),
     ],
 )
@@ -257,3 +257,12 @@ def test_a_model_file_can_import_its_neighbours_and_return_a_target(tmp_path):
     assert target.n_classes == 4 and target.bounds == (0.0, 255.0)
     assert capabilities(target) == ("labels",)
     sys.modules.pop("aiarmor_test_helper_mod", None)
+
+
+def test_messages_use_the_right_article(tmp_path):
+    # issue 14: "m.py:VALUE gave a int"
+    (tmp_path / "m.py").write_text("VALUE = 3\nNAMES = ['a']\n\ndef make():\n    return 3\n")
+    with pytest.raises(ModelLoadError, match=r"is an int, not a callable factory"):
+        load_target(f"{tmp_path / 'm.py'}:VALUE")
+    with pytest.raises(ModelLoadError, match=r"gave an int, not a torch module"):
+        load_target(f"{tmp_path / 'm.py'}:make")

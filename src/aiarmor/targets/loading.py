@@ -126,7 +126,7 @@ def load_callable(spec: str, what: str = "function") -> Any:
         raise ModelLoadError(f"{spec}: name the {what} as file.py:name or package.module:name")
     obj = _attribute(module, where, attr, spec)
     if not callable(obj):
-        raise ModelLoadError(f"{spec} is a {type(obj).__name__}, not a callable {what}")
+        raise ModelLoadError(f"{spec} is {_a(type(obj).__name__)}, not a callable {what}")
     return obj
 
 
@@ -163,7 +163,7 @@ def _is_model(obj: object) -> bool:
 def _call_factory(factory: object, spec: str, folder: Path) -> object:
     """``factory()``, with any failure as a one-line ModelLoadError."""
     if not callable(factory):
-        raise ModelLoadError(f"{spec} is a {type(factory).__name__}, not a callable factory")
+        raise ModelLoadError(f"{spec} is {_a(type(factory).__name__)}, not a callable factory")
     try:
         with _on_sys_path(folder):
             return factory()
@@ -178,7 +178,7 @@ def _wrap(model: object, spec: str, opts: _Options) -> Target:
             artifacts.apply_state_dict(model, _load_weights(opts.weights), opts.weights)
         return _torch_target(model, spec, opts, opts.n_classes)
     if opts.weights is not None:
-        raise ConfigError(f"--weights is for torch modules, but {spec} gave a {_kind(model)}")
+        raise ConfigError(f"--weights is for torch modules, but {spec} gave {_a(_kind(model))}")
     if isinstance(model, Target):
         if opts.bounds is not None:
             model.bounds = opts.bounds
@@ -190,7 +190,7 @@ def _wrap(model: object, spec: str, opts: _Options) -> Target:
             raise ConfigError(f"{spec} gave a plain callable; say how many classes it scores")
         return CallableTarget(model, n_classes=opts.n_classes, bounds=opts.bounds, name=spec)
     raise ModelLoadError(
-        f"{spec} gave a {_kind(model)}, not a torch module, scikit-learn estimator or callable"
+        f"{spec} gave {_a(_kind(model))}, not a torch module, scikit-learn estimator or callable"
     )
 
 
@@ -248,6 +248,11 @@ def _shown(path: Path) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(path))
 
 
+def _a(noun: str) -> str:
+    """``a list`` / ``an int``: the noun with its indefinite article."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _kind(obj: object) -> str:
     """The type name of ``obj`` for messages."""
     return type(obj).__name__
@@ -300,7 +305,7 @@ def _from_pickle(path: Path, opts: _Options) -> Target:
     model, provenance = pickle_models.load_pickle_model(path, trust=opts.trust_pickle)
     if not (isinstance(model, torch.nn.Module) or hasattr(model, "predict")):
         raise ModelLoadError(
-            f"{path} holds a {_kind(model)}, not a torch module or scikit-learn estimator "
+            f"{path} holds {_a(_kind(model))}, not a torch module or scikit-learn estimator "
             "(a state_dict goes with --model file.py:factory --weights)"
         )
     target = _wrap(model, path.name, opts)
