@@ -285,3 +285,36 @@ def test_authorized_bad_requests_get_a_one_line_4xx_and_are_audited(make_client,
     assert c.gw.audit.verify().count == before + 1
     row = c.gw.audit.query(limit=1)[0]
     assert row["identity"].startswith("key:") and row["status"] == r.status_code
+
+
+@pytest.mark.parametrize("length", ["70000", "12x", "-1"])
+def test_a_bad_declared_body_on_admin_routes_is_refused_after_authentication(make_client, length):
+    c = make_client()
+    headers = {"Content-Length": length, "Content-Type": "application/json"}
+    before = c.gw.audit.verify().count
+    r = c.http.post("/v1/admin/keys", content=b"{}", headers=headers)
+    assert (r.status_code, r.json()) == (401, GENERIC_401)
+    r = c.http.post("/v1/admin/keys", content=b"{}", headers={**headers, **auth(c.admin_key)})
+    assert r.status_code == (413 if length == "70000" else 400)
+    assert "\n" not in r.json()["detail"]
+    assert c.gw.audit.verify().count == before + 2
+    assert c.gw.audit.query(limit=1)[0]["status"] == r.status_code
+
+
+def test_an_unexpected_failure_on_another_route_is_still_audited(make_client, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    c = make_client()
+
+    def broken():
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(c.gw.auth.keys, "list", broken)
+    before = c.gw.audit.verify().count
+    r = TestClient(c.app, raise_server_exceptions=False).get(
+        "/v1/admin/keys", headers=auth(c.admin_key)
+    )
+    assert r.status_code == 500 and "secret" not in r.text
+    assert c.gw.audit.verify().count == before + 1
+    row = c.gw.audit.query(limit=1)[0]
+    assert (row["decision"], row["status"]) == ("error", 500)

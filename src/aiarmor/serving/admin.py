@@ -172,8 +172,9 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
         who = admin(request, "admin.keys.list")
         if isinstance(who, Response):
             return who
-        audited(who, "admin.keys.list", 200)
-        return _json(200, [_record(i) for i in gw.auth.keys.list()])
+        records = [_record(i) for i in gw.auth.keys.list()]
+        audited(who, "admin.keys.list", 200)  # after the work: a failure is audited as such
+        return _json(200, records)
 
     @app.delete("/v1/admin/keys/{key_id}", status_code=204, responses=_NOT_FOUND)
     def revoke_key(request: Request, key_id: KeyId) -> Response:
@@ -213,8 +214,9 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
         who = admin(request, "admin.openapi")
         if isinstance(who, Response):
             return who
+        doc = app.openapi()
         audited(who, "admin.openapi", 200)
-        return _json(200, app.openapi())
+        return _json(200, doc)
 
     _add_audit_routes(app, gw)
 

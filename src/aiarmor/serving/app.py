@@ -119,9 +119,9 @@ def create_app(
     _add_admin_routes(app, gw)
     _document_models(app, sorted(gw.models))
     _add_refusals(app, gw)
-    app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(Exception, _internal_error(gw))
     limit = settings.server.max_body_bytes
-    app.add_middleware(BodyLimit, max_bytes=limit)
+    app.add_middleware(BodyLimit, max_bytes=limit, refuse=_body_refusal(gw))
     app.add_middleware(PredictRoute, gateway=gw, max_bytes=limit)  # the hot path, outside
     app.add_middleware(SecurityHeaders, hsts=settings.server.tls_cert is not None)
     return app
@@ -140,6 +140,16 @@ def _document_models(app: FastAPI, names: list[str]) -> None:
         return app.openapi_schema or original()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _body_refusal(gw: Gateway) -> Any:
+    """How :class:`BodyLimit` refuses a declared body: authenticated first, and audited."""
+
+    async def refuse(headers: list[tuple[bytes, bytes]], status: int, detail: str) -> Any:
+        outcome = await run_in_threadpool(gw.refuse, headers, "request", status, detail)
+        return outcome.status, outcome.body, outcome.headers
+
+    return refuse
 
 
 def _add_refusals(app: FastAPI, gw: Gateway) -> None:
@@ -179,9 +189,16 @@ def one_line_error(errors: Sequence[Any]) -> str:
     return " ".join(f"{loc + ': ' if loc else ''}{msg}{more}".split())[:300]
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
+def _internal_error(gw: Gateway) -> Any:
+    async def handler(request: Request, exc: Exception) -> Response:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        try:  # still audited (best effort: the failure may be the key store or the log)
+            await run_in_threadpool(gw.record_failure, request.scope["headers"])
+        except Exception:
+            log.exception("the failed request to %s could not be audited", request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    return handler
 
 
 def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
@@ -246,13 +263,15 @@ def _add_routes(app: FastAPI, gw: Gateway, settings: GatewaySettings) -> None:
     @app.get("/metrics", responses=_ERRORS, response_class=Response)
     def metrics(request: Request) -> Response:
         """Prometheus metrics (admin or audit scope unless ``server.public_metrics``)."""
-        if not settings.server.public_metrics:
-            who = gw.authorize(request.scope["headers"], ("audit", "admin"), "metrics")
-            if isinstance(who, Outcome):
-                return respond(who)
-            gw.record(identity=who.identity, model="", route="metrics", body=b"", summary="",
-                      decision="allowed", status=200)  # fmt: skip
-        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        if settings.server.public_metrics:
+            return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        who = gw.authorize(request.scope["headers"], ("audit", "admin"), "metrics")
+        if isinstance(who, Outcome):
+            return respond(who)
+        text = generate_latest(gw.metrics.registry)
+        gw.record(identity=who.identity, model="", route="metrics", body=b"", summary="",
+                  decision="allowed", status=200)  # fmt: skip
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_admin_routes(app: FastAPI, gw: Gateway) -> None:

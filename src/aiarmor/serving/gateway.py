@@ -276,6 +276,15 @@ class Gateway:
         self.commit(self._decision(who.identity, "", b"", "invalid", outcome, route=route).entry)
         return outcome
 
+    def record_failure(self, headers: list[tuple[bytes, bytes]], route: str = "request") -> None:
+        """Audit a request that failed unexpectedly (a generic 500), naming the caller when
+        the credential still authenticates."""
+        try:
+            identity = self.auth.authenticate(headers).identity
+        except Exception:  # anonymous, or the key store is what failed
+            identity = "anonymous"
+        self.commit(self._decision(identity, "", b"", "error", INTERNAL, route=route).entry)
+
     def refuse_body(
         self, name: str, headers: list[tuple[bytes, bytes]], status: int, detail: str
     ) -> Outcome:

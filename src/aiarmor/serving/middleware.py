@@ -42,17 +42,24 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body larger than {limit} bytes")
 
 
+Refuse = Callable[[list[tuple[bytes, bytes]], int, str], Awaitable[tuple[int, Any, Any]]]
+"""(headers, status, detail) -> (status, JSON body, headers) of the answer actually sent: the
+gateway authenticates the caller first and audits the refusal."""
+
+
 class BodyLimit:
     """Refuse bodies over ``max_bytes`` without buffering them.
 
-    A declared ``Content-Length`` over the limit is answered with 413 before the app runs;
-    a streamed (chunked) body is counted as the app reads it, and the read that crosses the
-    limit raises :class:`BodyTooLarge`, which the app turns into a 413.
+    A malformed or over-the-limit declared ``Content-Length`` is refused before the app runs
+    (and before the body is read): through ``refuse``, which authenticates and audits, when
+    given. A streamed (chunked) body is counted as the app reads it, and the read that
+    crosses the limit raises :class:`BodyTooLarge`, which the app turns into a 413.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Refuse | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +68,11 @@ class BodyLimit:
         lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
         problem = declared_length_problem(lengths, self.max_bytes)
         if problem is not None:
-            await _plain_error(send, *problem)
+            if self.refuse is None:
+                await _plain_error(send, *problem)
+                return
+            status, body, headers = await self.refuse(scope["headers"], *problem)
+            await _plain_error(send, status, body, headers)
             return
         seen = 0
 
@@ -88,12 +99,17 @@ def declared_length_problem(lengths: list[bytes], limit: int) -> tuple[int, str]
     return None
 
 
-async def _plain_error(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _plain_error(send: Send, status: int, detail: str | Any, extra: Any = None) -> None:
+    """A JSON answer (``{"detail": detail}``, or ``detail`` itself when it is not a string)
+    that closes the connection (the body was not read)."""
+    body = json.dumps({"detail": detail} if isinstance(detail, str) else detail).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
+    ]
+    headers += [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
