@@ -188,3 +188,23 @@ def test_a_bad_strip_reference_is_a_one_line_config_error(artifact_dir, tmp_path
     with pytest.raises(ConfigError, match=r"models\.tiny\.strip\.reference") as err:
         build_input_detectors(settings, object(), tmp_path)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_strip_reference_that_overflows_float32_is_a_config_error(artifact_dir, tmp_path):
+    """Without min/max the reference is judged against float32 itself (1e39 would be inf)."""
+    import numpy as np
+
+    from aiarmor.core.errors import ConfigError
+    from aiarmor.serving.detect import build_input_detectors
+
+    from .conftest import settings_for
+
+    ref = tmp_path / "ref.npz"
+    np.savez(ref, x=np.asarray([[1e39, 0, 0, 0]] * 3, dtype=np.float64))
+    tiny = settings_for(artifact_dir, tmp_path).models[0].model_dump()
+    tiny["strip"] = {"reference": str(ref)}
+    tiny["input"] = {"shape": [4]}
+    settings = settings_for(artifact_dir, tmp_path, models=[tiny]).models[0]
+    with pytest.raises(ConfigError, match="float32") as err:
+        build_input_detectors(settings, object(), tmp_path)
+    assert "\n" not in str(err.value)

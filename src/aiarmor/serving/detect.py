@@ -489,6 +489,8 @@ def _reference_inputs(path: Path, schema: Any, where: str) -> NDArray[np.float32
     hi = math.inf if schema.max is None else schema.max
     if float(x.min()) < lo or float(x.max()) > hi:
         raise ConfigError(f"{where}.reference: x lies outside the model's input range")
+    if float(np.abs(x).max()) > float(np.finfo(np.float32).max):  # would become infinity
+        raise ConfigError(f"{where}.reference: x holds values that do not fit float32")
     return x.astype(np.float32)
 
 
