@@ -176,3 +176,22 @@ def test_piped_progress_says_what_runs_and_beats():
     assert "[1/2] privacy.membership 1/4 reference model 1/4 (25%)" in lines
     assert any("still running at 4/4" in line for line in lines)
     assert lines[-1].startswith("[1/2] privacy.membership passed in ")
+
+
+@pytest.mark.parametrize("method", ["adversarial", "dp", "sanitize", "fairness"])
+def test_harden_validates_out_and_policy_before_any_work(cli, tmp_path, monkeypatch, method):
+    import aiarmor.data
+
+    monkeypatch.setattr(aiarmor.data, "load_dataset", lambda *a, **k: pytest.fail("loaded"))
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "bad.toml").write_text('[checks."robustness.evasion"]\nepsilons = [-0.1]')
+    need = ["--model", "m.py:build", "--train", tmp_path / "t.npz", "--data", tmp_path / "d.npz"]
+    if method == "fairness":
+        need = [*need, "--label", "y", "--sensitive", "sex"]
+    if method == "adversarial":
+        need = [*need, "--eps", "0.1"]
+    msg = _one_line_error(cli("harden", method, *need, "--out", tmp_path / "afile"))
+    assert "not a directory" in msg
+    msg = _one_line_error(cli("harden", method, *need, "--policy", tmp_path / "bad.toml",
+                              "--out", tmp_path / "o"))  # fmt: skip
+    assert "epsilons[0]" in msg

@@ -67,7 +67,7 @@ def parse_checks(text: str | None) -> list[str] | None:
     return ids
 
 
-def _policy(path: Path | None) -> Policy:
+def cli_policy(path: Path | None) -> Policy:
     """The policy, validated against the registered checks before any work starts."""
     from aiarmor.audit import validate_policy
 
@@ -76,7 +76,8 @@ def _policy(path: Path | None) -> Policy:
     return policy
 
 
-def _out_dir(path: Path) -> Path:
+def prepare_out(path: Path) -> Path:
+    """``--out``: created and proven writable before any work starts (ConfigError)."""
     from aiarmor.reporting.writer import prepare_out_dir
 
     return prepare_out_dir(path)
@@ -88,9 +89,19 @@ def _warn(lines: list[str]) -> None:
 
 
 def finish(console: Console, report: Report, out_dir: Path) -> int:
-    """Write the reports, print the summary, say on stderr why an audit is incomplete, and
-    return the exit code."""
+    """Write the reports, print the summary and any incomplete-audit line; the exit code."""
     print_summary(console, report, _write(report, out_dir))
+    return explain_exit(report)
+
+
+def _write(report: Report, out_dir: Path) -> dict[str, Path]:
+    from aiarmor.reporting import write_reports
+
+    return write_reports(report, out_dir)
+
+
+def explain_exit(report: Report) -> int:
+    """Say on stderr (one line) why an audit is incomplete; return the report's exit code."""
     if report.verdict is Verdict.INCOMPLETE:
         errored = [c for c in report.checks if c.status is CheckStatus.ERROR]
         names = ", ".join(f"{c.id} ({c.reason})" for c in errored)
@@ -102,12 +113,6 @@ def finish(console: Console, report: Report, out_dir: Path) -> int:
     return report.exit_code
 
 
-def _write(report: Report, out_dir: Path) -> dict[str, Path]:
-    from aiarmor.reporting import write_reports
-
-    return write_reports(report, out_dir)
-
-
 def run_audit_command(console: Console, args: AuditArgs) -> int:
     """Load model and data, audit with progress, write reports; return the exit code."""
     from aiarmor.audit import audit, input_warnings, select_checks
@@ -117,12 +122,12 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     from aiarmor.targets.pickle_models import provenance_of
 
     Budget.parse(args.budget)
-    policy = _policy(args.policy)
+    policy = cli_policy(args.policy)
     checks = parse_checks(args.checks)
     if checks is not None:
         select_checks(checks, policy)  # unknown ids fail before anything is loaded
     bounds = parse_bounds(args.bounds)
-    out_dir = _out_dir(args.out_dir)
+    out_dir = prepare_out(args.out_dir)
     train = None
     if args.train is not None:
         train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
@@ -186,8 +191,8 @@ def run_demo_command(
     Budget.parse(budget)
     if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario must be {' or '.join(SCENARIOS)}, got {scenario!r}")
-    pol = _policy(policy)
-    out_dir = _out_dir(out_dir)
+    pol = cli_policy(policy)
+    out_dir = prepare_out(out_dir)
     console.print(Text(_DEMO_INTRO[scenario], style="dim"))
     with RichAuditProgress(console) as progress:
         run = run_demo(

@@ -29,11 +29,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.harden_cmd import harden_app
 from aiarmor.cli.harden_common import path_str, print_section_table, require_python_torch
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
 from aiarmor.core.errors import DataError
-from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.policy import Policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
 
@@ -151,7 +152,8 @@ def run_adversarial_command(console: Console, args: AdversarialArgs) -> int:
 
     Budget.parse(args.budget)
     config = _config(args, parse_bounds(args.bounds) or (0.0, 1.0))
-    policy = load_policy(args.policy) if args.policy is not None else Policy()
+    policy = cli_policy(args.policy)
+    prepare_out(args.out_dir)  # an unwritable --out fails before any work
     checks = list(dict.fromkeys([*DEFAULT_CHECKS, *(parse_checks(args.checks) or [])]))
     train = load_dataset(args.train)
     data = load_dataset(args.data, reference=train)
@@ -179,7 +181,7 @@ def run_adversarial_command(console: Console, args: AdversarialArgs) -> int:
              f"{clean(args.out_dir / MODEL_FILE)} --data {clean(args.data)} "
              f"--bounds {bounds[0]:g},{bounds[1]:g}")  # fmt: skip
     console.print(Text(again), soft_wrap=True)
-    return result.after.exit_code
+    return explain_exit(result.after)
 
 
 def harden_adversarial(

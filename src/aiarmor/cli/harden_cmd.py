@@ -27,9 +27,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
 from aiarmor.core.errors import ConfigError
-from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.policy import Policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
 
@@ -160,7 +161,8 @@ def run_fairness_command(console: Console, args: FairnessArgs) -> int:
     _choice("--method", args.method, METHODS)
     _choice("--constraint", args.constraint, CONSTRAINTS)
     Budget.parse(args.budget)
-    policy = load_policy(args.policy) if args.policy is not None else Policy()
+    policy = cli_policy(args.policy)
+    prepare_out(args.out_dir)  # an unwritable --out fails before any work
     checks = list(dict.fromkeys([*DEFAULT_CHECKS, *(parse_checks(args.checks) or [])]))
     train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
     data = load_dataset(args.data, label=args.label, sensitive=args.sensitive, reference=train)
@@ -180,7 +182,7 @@ def run_fairness_command(console: Console, args: FairnessArgs) -> int:
     print_comparison(console, result.after)
     print_summary(console, result.after, written)
     _print_rerun(console, result, args)
-    return result.after.exit_code
+    return explain_exit(result.after)
 
 
 def harden_fairness(

@@ -29,11 +29,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.harden_cmd import harden_app
 from aiarmor.cli.harden_common import path_str, print_section_table, require_python_torch
 from aiarmor.cli.render import RichAuditProgress, clean, print_summary
 from aiarmor.core.errors import DataError
-from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.policy import Policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
 
@@ -127,7 +128,8 @@ def run_dp_command(console: Console, *, model: str, weights: Path | None, data: 
     from aiarmor.data import load_dataset
     from aiarmor.targets import load_target
 
-    pol = load_policy(policy) if policy is not None else Policy()
+    pol = cli_policy(policy)
+    prepare_out(out_dir)  # an unwritable --out fails before any work
     train_ds = load_dataset(train)
     data_ds = load_dataset(data, reference=train_ds)
     if train_ds.sample_shape != data_ds.sample_shape:
@@ -153,7 +155,7 @@ def run_dp_command(console: Console, *, model: str, weights: Path | None, data: 
     again = (f"  aiarmor audit --model {clean(model)} --weights {clean(out_dir / MODEL_FILE)} "
              f"--data {clean(data)} --train {clean(train)}")  # fmt: skip
     console.print(Text(again), soft_wrap=True)
-    return result.after.exit_code
+    return explain_exit(result.after)
 
 
 def harden_dp(

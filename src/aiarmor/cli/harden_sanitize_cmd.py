@@ -31,11 +31,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.harden_cmd import harden_app
 from aiarmor.cli.harden_common import path_str, print_section_table
 from aiarmor.cli.render import RichAuditProgress, print_summary
 from aiarmor.core.errors import ConfigError, DataError
-from aiarmor.core.policy import Policy, load_policy
+from aiarmor.core.policy import Policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
 
@@ -152,7 +153,8 @@ def run_sanitize_command(console: Console, *, model: str, weights: Path | None, 
     from aiarmor.data import load_dataset
     from aiarmor.targets import load_target
 
-    pol = load_policy(policy) if policy is not None else Policy()
+    pol = cli_policy(policy)
+    prepare_out(out_dir)  # an unwritable --out fails before any work
     train_ds = load_dataset(train)
     data_ds = load_dataset(data, reference=train_ds)
     if train_ds.sample_shape != data_ds.sample_shape:
@@ -173,7 +175,7 @@ def run_sanitize_command(console: Console, *, model: str, weights: Path | None, 
     written = write_sanitize_outputs(hardening, out_dir)
     print_comparison(console, hardening.after)
     print_summary(console, hardening.after, written)
-    return hardening.after.exit_code
+    return explain_exit(hardening.after)
 
 
 def default_recipe(target: Any, *, epochs: int, lr: float) -> Any:
