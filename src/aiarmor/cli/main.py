@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from aiarmor._version import __version__
+from aiarmor.cli.render import clean
 from aiarmor.core.errors import AiarmorError, ConfigError
 
 app = typer.Typer(
@@ -203,8 +204,9 @@ def main() -> None:
     """Console entry point: one-line errors and exit code 2 for anything that goes wrong."""
     try:
         app()
-    except AiarmorError as exc:
-        err.print(f"aiarmor: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+    except AiarmorError as exc:  # messages carry file names and values: escape them
+        message = clean(" ".join(str(exc).split()))
+        err.print(f"aiarmor: error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("aiarmor: interrupted", markup=False)
@@ -212,7 +214,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("AIARMOR_DEBUG"):
             raise
-        msg = " ".join(str(exc).split())[:300]
+        msg = clean(" ".join(str(exc).split())[:300])
         err.print(
             f"aiarmor: internal error: {type(exc).__name__}: {msg} "
             "(set AIARMOR_DEBUG=1 for the traceback)",
