@@ -73,9 +73,6 @@ def test_summary_result_follows_the_exit_code_rule() -> None:
     assert scan_bytes(PAYLOAD, path="m.pkl").to_dict()["summary"]["result"] == "findings"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="pyproject.toml package-data lacks scanning/*.json (owner: lead)"
-)
 def test_the_schema_is_package_data_of_the_wheel() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["aiarmor"]
