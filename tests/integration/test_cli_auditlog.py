@@ -112,3 +112,17 @@ def test_without_the_serve_extra_the_cli_still_works(
     assert cli("audit-log", "--help").code == 0
     run = cli("audit-log", "show", "--db", "sqlite:///x.db")
     assert run.code == 2 and "needs the serve extra" in run.err
+
+
+@pytest.mark.parametrize("time_us", ["10**18", "'soon'", "-10**17"])
+def test_show_lists_a_row_with_a_tampered_time_instead_of_crashing(
+    cli: Callable[..., Any], logged: tuple[str, Path], time_us: str
+) -> None:
+    url, key = logged
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.execute(f"UPDATE aiarmor_audit_records SET time_us = {eval(time_us)!r} WHERE seq = 2")
+    for args in ((), ("--json",)):
+        run = cli("audit-log", "show", "--db", url, *args)
+        assert run.code == 0 and "Traceback" not in run.err, run.err
+        assert "mallory" in run.out
+    assert cli("audit-log", "verify", "--db", url, "--key-file", key).code == 1

@@ -119,13 +119,23 @@ def show_command(
     Console(file=sys.stdout, highlight=False, width=width).print(_table(rows))
 
 
+def _when(stamp: float | None) -> str:
+    """A record's time as UTC text; a time no calendar holds (a tampered row) as ``?``."""
+    if stamp is None:
+        return "?"
+    try:
+        return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    except (ValueError, OverflowError, OSError):
+        return f"? ({stamp!r})"
+
+
 def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title=f"{len(rows)} audit records (newest first, not verified)")
     for col in ("seq", "time (UTC)", "identity", "model", "route", "decision", "status",
                 "input sha256", "output", "detectors"):  # fmt: skip
         table.add_column(col, overflow="fold")
     for r in rows:
-        when = datetime.fromtimestamp(r["time"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        when = _when(r["time"])
         scores = json.dumps(r["detector_scores"], sort_keys=True)
         cells = (r["seq"], when, r["identity"], r["model"], r["route"], r["decision"], r["status"],
                  r["input_sha256"][:16], r["output_summary"][:200], scores[:200])  # fmt: skip

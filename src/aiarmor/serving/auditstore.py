@@ -156,7 +156,8 @@ class AuditReader:
 
 def _public(row: sa.RowMapping) -> dict[str, Any]:
     out = {k: row[k] for k in ("seq", *FIELDS[1:8], "prev_mac", "mac")}
-    out["time"] = row["time_us"] / 1_000_000
+    stamp = row["time_us"]  # SQLite keeps any type: a tampered row is listed, not a crash
+    out["time"] = stamp / 1_000_000 if type(stamp) is int else None
     try:  # the log writes non-finite scores as strings; a NaN token means a tampered row
         scores = json.loads(row["detector_scores"], parse_constant=_no_constant)
         json.dumps(scores, allow_nan=False)  # 1e999 parses to infinity: refused here
