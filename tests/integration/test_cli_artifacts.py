@@ -33,7 +33,7 @@ def _one_line(text: str) -> str:
 
 
 def test_keygen_writes_private_key_0600_and_prints_fingerprint(cli, tmp_path: Path) -> None:
-    from aiarmor.scanning import keys
+    from aiarmor.modelfiles import keys
 
     r = cli("keygen", "--out", tmp_path / "k")
     assert r.code == 0

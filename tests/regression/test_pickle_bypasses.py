@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from aiarmor.scanning.pickle_scan import PickleAnalysis, analyze_npy, analyze_pickle
+from aiarmor.modelfiles.pickle_scan import PickleAnalysis, analyze_npy, analyze_pickle
 from aiarmor.scanning.testing.builders import P2, P4, SYSTEM, bb, g, u
 
 

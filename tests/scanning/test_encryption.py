@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiarmor.core.errors import InputError
-from aiarmor.scanning import encryption, keys, signing
-from aiarmor.scanning.encryption import (
+from aiarmor.modelfiles import encryption, keys, signing
+from aiarmor.modelfiles.encryption import (
     DecryptionError,
     decrypt_file,
     decrypt_to_memory,

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from aiarmor.scanning.pickle_policy import classify, normalize
-from aiarmor.scanning.pickle_scan import analyze_npy, analyze_pickle, looks_like_pickle
+from aiarmor.modelfiles.pickle_policy import classify, normalize
+from aiarmor.modelfiles.pickle_scan import analyze_npy, analyze_pickle, looks_like_pickle
 
 
 def _refuse(*_a: object, **_k: object) -> None:

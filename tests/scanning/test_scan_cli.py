@@ -127,8 +127,8 @@ def test_an_unreadable_file_never_reads_as_no_findings(
 def test_aiarmor_encrypted_files_are_recognized_not_unknown(
     cli: Callable[..., Run], tmp_path: Path
 ) -> None:
-    from aiarmor.scanning import keys
-    from aiarmor.scanning.encryption import encrypt_file
+    from aiarmor.modelfiles import keys
+    from aiarmor.modelfiles.encryption import encrypt_file
 
     (tmp_path / "model.bin").write_bytes(PAYLOAD)  # the plaintext is a malicious pickle
     enc = encrypt_file(tmp_path / "model.bin", tmp_path / "x", keys.generate_master_key())

@@ -14,8 +14,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from aiarmor import __version__
+from aiarmor.modelfiles.results import SCAN_SCHEMA_VERSION
 from aiarmor.scanning import scan, scan_bytes
-from aiarmor.scanning.types import SCAN_SCHEMA_VERSION
 
 PAYLOAD = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiarmor.core.errors import InputError
-from aiarmor.scanning import keys, signing
-from aiarmor.scanning.signing import SignatureError, sign, verify
+from aiarmor.modelfiles import keys, signing
+from aiarmor.modelfiles.signing import SignatureError, sign, verify
 
 KEY = keys.generate_keypair()
 OTHER = keys.generate_keypair()

@@ -78,7 +78,7 @@ def keygen_command(
     passphrase_env: PassEnv = None,
 ) -> None:
     """Create a signing key pair (mode 0600 private key) or a master key; never overwrites."""
-    from aiarmor.scanning import keys
+    from aiarmor.modelfiles import keys
 
     if symmetric:
         if passphrase_env is not None:
@@ -104,7 +104,7 @@ def sign_command(
     ] = False,
 ) -> None:
     """Sign every file of a model (SHA-256 manifest, Ed25519/ECDSA, model_signing format)."""
-    from aiarmor.scanning import keys, signing
+    from aiarmor.modelfiles import keys, signing
 
     private = keys.load_private_key(key, passphrase=keys.passphrase_from_env(passphrase_env))
     bundle = signing.sign(path, private, signature=signature, ignore_git=not include_git)
@@ -117,7 +117,7 @@ def verify_command(
     signature: SigOpt = None,
 ) -> None:
     """Verify a model against its signature: exit 0 verified, 1 failed, 2 bad input."""
-    from aiarmor.scanning import keys, signing
+    from aiarmor.modelfiles import keys, signing
 
     public = keys.load_public_key(pub)
     try:
@@ -148,7 +148,7 @@ def encrypt_command(
     force: ForceOpt = False,
 ) -> None:
     """Encrypt a model (AES-256-GCM, chunked; a directory becomes one encrypted tar)."""
-    from aiarmor.scanning import encryption, keys
+    from aiarmor.modelfiles import encryption, keys
 
     master = keys.load_master_key(key)
     dst = out if out is not None else _sibling(path, encryption.ENCRYPTED_SUFFIX)
@@ -163,7 +163,7 @@ def decrypt_command(
     force: ForceOpt = False,
 ) -> None:
     """Decrypt a model; the output appears only if every chunk authenticated."""
-    from aiarmor.scanning import encryption, keys
+    from aiarmor.modelfiles import encryption, keys
 
     master = keys.load_master_key(key)
     if out is None:

@@ -21,8 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from aiarmor.core.errors import ConfigError, InputError
+from aiarmor.modelfiles.results import FAIL_AT
 from aiarmor.scanning import ScanReport, scan, to_sarif
-from aiarmor.scanning.types import FAIL_AT
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 

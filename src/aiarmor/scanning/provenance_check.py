@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import CheckOutcome, Severity
 from aiarmor.core.registry import Check, CheckContext, register
-from aiarmor.targets.pickle_models import provenance_of
+from aiarmor.modelfiles.provenance import provenance_of
 
 
 @register
@@ -34,7 +34,7 @@ class PickleTrustCheck(Check):
     metrics = ("trusted_pickle", "allowed_globals")
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Only for targets admitted by :func:`aiarmor.targets.pickle_models.load_pickle_model`."""
+        """Only for targets with a :mod:`aiarmor.modelfiles.provenance` record."""
         if provenance_of(ctx.target) is None:
             return "the model was not loaded from a pickle-based file"
         return None

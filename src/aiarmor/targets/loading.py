@@ -9,13 +9,14 @@ SPEC forms:
   probabilities (``n_classes`` required). An attribute that already is a module, estimator
   or Target is used as it is.
 * a TorchScript archive, a torch.export ``.pt2`` archive or a skops file, told apart by
-  content (see :mod:`aiarmor.targets.formats`).
+  content by the sniffer the scanner uses (see :mod:`aiarmor.modelfiles.sniff`).
 
 Pickle-based files (raw pickles, joblib, ``torch.save`` of a whole model) are scanned with
-:func:`aiarmor.scanning.scan` and refused with UnsafeModelError on any finding; a clean file is
-still refused unless ``trust_pickle`` (``--trust-pickle``) is given, and is then loaded by the
-narrowest loader (see :mod:`aiarmor.targets.pickle_models`). ONNX files and ``http(s)://``
-endpoints are not supported yet.
+:func:`aiarmor.modelfiles.engine.inspect` (what ``aiarmor scan`` runs) and refused with
+UnsafeModelError on any finding; a clean file is still refused unless ``trust_pickle``
+(``--trust-pickle``) is given, and is then loaded by the narrowest loader (see
+:mod:`aiarmor.targets.pickle_models`). ONNX files and ``http(s)://`` endpoints are not
+supported yet.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 import torch
 
 from aiarmor.core.errors import ConfigError, ModelLoadError, UnsafeModelError
+from aiarmor.modelfiles.engine import inspect
 from aiarmor.targets import artifacts, pickle_models
 from aiarmor.targets._common import check_bounds, check_n_classes, one_line
 from aiarmor.targets.base import Target
@@ -232,9 +234,7 @@ def _load_weights(path: Path) -> Mapping[str, torch.Tensor]:
 def _refuse_unsafe_raw_pickle(path: Path) -> None:
     """UnsafeModelError naming the first callable aiarmor's opcode walker finds in a raw pickle
     (it never unpickles); garbage that merely fails to parse is left to the caller."""
-    from aiarmor.scanning import scan
-
-    for finding in scan([path]).findings:
+    for finding in inspect(path).findings:
         name = finding.evidence.get("callable")
         if name is not None:
             raise UnsafeModelError(
@@ -317,7 +317,9 @@ def _refusal(path: Path, found: Sniffed) -> ModelLoadError:
     """The error for a file aiarmor will not (or cannot yet) load."""
     if found.format is ModelFormat.SUSPICIOUS:
         return UnsafeModelError(f"refusing to load {path}: {found.detail}")
-    if found.format is ModelFormat.ONNX:
+    if found.format is ModelFormat.ONNX or (
+        found.format is ModelFormat.UNKNOWN and path.suffix.lower() == ".onnx"
+    ):  # refused either way; the name only picks the message
         return ModelLoadError(f"{path}: ONNX models are not supported yet")
     if found.format is ModelFormat.SAFETENSORS:
         return ModelLoadError(

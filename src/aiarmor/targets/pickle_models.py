@@ -2,7 +2,8 @@
 
 Unpickling is code execution. The gate, in order:
 
-1. :func:`aiarmor.scanning.scan` inspects the file without deserializing it. Any finding of
+1. :func:`aiarmor.modelfiles.engine.inspect` (what ``aiarmor scan`` runs on a file) inspects
+   it without deserializing it. Any finding of
    low severity or above refuses the file (UnsafeModelError naming the worst finding).
 2. A clean scan is necessary but not sufficient: the scanner's allowlist fails closed, yet
    loading a pickle still runs whatever the allowlisted callables do. Without ``trust=True``
@@ -12,23 +13,23 @@ Unpickling is code execution. The gate, in order:
    only those classes added as safe globals; otherwise (pickle, joblib) an Unpickler whose
    ``find_class`` resolves only the globals the scan saw *and* the policy allowlists.
 
-The result carries :class:`PickleProvenance`, which the audit records in the report.
+The result carries :class:`~aiarmor.modelfiles.provenance.PickleProvenance`, which the audit
+records in the report.
 """
 
 from __future__ import annotations
 
 import importlib
 import pickle
-import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiarmor.core.errors import ModelLoadError, UnsafeModelError
 from aiarmor.core.findings import Severity
-from aiarmor.scanning import ScanReport, scan
-from aiarmor.scanning.pickle_policy import classify, normalize
+from aiarmor.modelfiles.engine import inspect
+from aiarmor.modelfiles.pickle_policy import classify, normalize
+from aiarmor.modelfiles.provenance import PickleProvenance, provenance_of, remember
+from aiarmor.modelfiles.results import ScanReport
 from aiarmor.targets._common import one_line
 
 TRUST_HINT = (
@@ -36,46 +37,12 @@ TRUST_HINT = (
     "still executes code)"
 )
 _TORCH_FORMATS = {"pytorch-zip", "pytorch-legacy"}
-_PROVENANCE: weakref.WeakKeyDictionary[object, PickleProvenance] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True, slots=True)
-class PickleProvenance:
-    """How a pickle-based model was admitted (recorded in the audit report's subject)."""
-
-    path: str
-    """The model file."""
-    loader: str
-    """Which loader ran: ``torch.load(weights_only=True)``, ``... + safe globals`` or
-    ``restricted unpickler``."""
-    globals: tuple[str, ...]
-    """The globals the unpickler was allowed to resolve."""
-    scan: Mapping[str, Any] = field(default_factory=dict)
-    """Summary of the scan (files, formats, findings by severity, result)."""
-
-    def subject(self) -> dict[str, Any]:
-        """The report-subject entry: ``{"trusted_pickle": True, "scan": {...}, ...}``."""
-        return {
-            "trusted_pickle": True,
-            "loader": self.loader,
-            "allowed_globals": list(self.globals),
-            "scan": dict(self.scan),
-        }
-
-
-def provenance_of(target: object) -> PickleProvenance | None:
-    """The provenance of a target built from a trusted pickle, else None."""
-    return _PROVENANCE.get(target)
-
-
-def remember(target: object, provenance: PickleProvenance) -> None:
-    """Record that ``target`` was admitted from a trusted pickle."""
-    _PROVENANCE[target] = provenance
+__all__ = ["TRUST_HINT", "PickleProvenance", "load_pickle_model", "provenance_of", "remember"]
 
 
 def load_pickle_model(path: Path, *, trust: bool) -> tuple[object, PickleProvenance]:
     """Scan ``path``; refuse on any finding or without ``trust``; else load it narrowly."""
-    report = scan([path])
+    report = inspect(path)
     if report.errors:
         raise ModelLoadError(f"cannot scan {path}: {report.errors[0]}")
     blocking = [f for f in report.findings if f.severity >= Severity.LOW]

@@ -9,9 +9,10 @@ size, master key id); a header that does not parse is a finding (fail closed).
 from __future__ import annotations
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.encryption import HEADER_SIZE, MAGIC, DecryptionError, header_facts
-from aiarmor.scanning.formats.common import DOS_STANDARDS, ScanContext
-from aiarmor.scanning.types import ScanFinding
+from aiarmor.modelfiles.encryption import HEADER_SIZE, MAGIC, DecryptionError, header_facts
+from aiarmor.modelfiles.formats.common import DOS_STANDARDS, ScanContext
+from aiarmor.modelfiles.registry import FormatAnalyser, leaf
+from aiarmor.modelfiles.results import ScanFinding
 
 FORMAT = "aiarmor-encrypted"
 """The inventory format name of an encrypted artifact."""
@@ -24,7 +25,7 @@ _DECRYPT_FIRST = (
 
 
 def is_aiarmor_encrypted(head: bytes) -> bool:
-    """The ``AIARMENC`` magic of :mod:`aiarmor.scanning.encryption`."""
+    """The ``AIARMENC`` magic of :mod:`aiarmor.modelfiles.encryption`."""
     return head.startswith(MAGIC)
 
 
@@ -60,3 +61,8 @@ def scan_encrypted(ctx: ScanContext, data: bytes, path: str) -> None:
         evidence={"key_id": facts["key_id"], "content": facts["content"]},
     )
     ctx.findings.append(note)
+
+
+ANALYSER = FormatAnalyser(
+    "aiarmor-encrypted", lambda head, _data: is_aiarmor_encrypted(head), leaf(scan_encrypted)
+)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.pickle_walk import Broken, itemsize
-from aiarmor.scanning.types import ScanFinding
+from aiarmor.modelfiles.pickle_walk import Broken, itemsize
+from aiarmor.modelfiles.results import ScanFinding
 
 _PY2_LONG = re.compile(r"(?<=[(,\s])(\d+)L(?=[,)\s])")
 

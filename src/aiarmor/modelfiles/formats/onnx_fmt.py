@@ -7,10 +7,12 @@ external-data locations that are absolute or escape the model directory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats.common import ScanContext, safe_name
-from aiarmor.scanning.formats.paths import escapes
+from aiarmor.modelfiles.formats.common import ScanContext, safe_name
+from aiarmor.modelfiles.formats.paths import escapes
+from aiarmor.modelfiles.registry import FormatAnalyser, ModelFormat, Sniffed, leaf
 
 STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"}
 """Operator domains served by onnxruntime's built-in kernels."""
@@ -148,3 +150,12 @@ def scan_onnx(ctx: ScanContext, data: bytes, path: str) -> None:
                 path,
                 {"location": location},
             )
+
+
+def _loads_as(_data: bytes, _path: Path) -> Sniffed:
+    return Sniffed(ModelFormat.ONNX, "ONNX model")
+
+
+ANALYSER = FormatAnalyser(
+    "onnx", lambda _head, data: looks_like_onnx(data), leaf(scan_onnx), _loads_as
+)

@@ -11,7 +11,8 @@ import struct
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats.common import ScanContext
+from aiarmor.modelfiles.formats.common import ScanContext
+from aiarmor.modelfiles.registry import FormatAnalyser, leaf
 
 _SCALARS = {
     0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
@@ -106,3 +107,6 @@ def _template(ctx: ScanContext, key: str, template: str, path: str) -> None:
             path,
             {"key": key, "markers": hits},
         )
+
+
+ANALYSER = FormatAnalyser("gguf", lambda head, _data: is_gguf(head), leaf(scan_gguf))

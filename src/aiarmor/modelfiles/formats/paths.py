@@ -6,7 +6,7 @@ import posixpath
 import re
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats.common import ScanContext, safe_name
+from aiarmor.modelfiles.formats.common import ScanContext, safe_name
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 

@@ -4,7 +4,7 @@ The walker decodes opcodes by hand (so a truncated or malformed stream still yie
 before the break, with offsets), simulates the stack and memo symbolically, resolves every
 GLOBAL / STACK_GLOBAL / INST / OBJ / NEWOBJ(_EX) / REDUCE / BUILD / EXT reference, follows
 nested pickles (constants handed to loaders, base64/hex blobs) and judges each callable
-against :mod:`aiarmor.scanning.pickle_policy`. ``pickle.load*`` is never called.
+against :mod:`aiarmor.modelfiles.pickle_policy`. ``pickle.load*`` is never called.
 
 Entry points: :func:`looks_like_pickle`, :func:`analyze_pickle`, :func:`analyze_npy`.
 """
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiarmor.scanning import pickle_npy, pickle_walk
-from aiarmor.scanning.types import ScanFinding
+from aiarmor.modelfiles import pickle_npy, pickle_walk
+from aiarmor.modelfiles.results import ScanFinding
 
 __all__ = ["PickleAnalysis", "analyze_npy", "analyze_pickle", "looks_like_pickle"]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import struct
+from pathlib import Path
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats.common import ScanContext
+from aiarmor.modelfiles.formats.common import ScanContext, check_extension
+from aiarmor.modelfiles.registry import FormatAnalyser, ModelFormat, Sniffed, leaf
 
 MAX_HEADER = 100 * 1024**2
 """The reference implementation's header-size cap."""
@@ -129,3 +131,17 @@ def _layout(spans: list[tuple[int, int, str]], data_len: int) -> list[tuple[str,
     if end < data_len:
         problems.append(("layout", f"{data_len - end} bytes after the last tensor belong to none"))
     return problems
+
+
+def _scan(ctx: ScanContext, data: bytes, path: str) -> None:
+    scan_safetensors(ctx, data, path)
+    check_extension(ctx, path, "safetensors")
+
+
+def _loads_as(_data: bytes, _path: Path) -> Sniffed:
+    return Sniffed(ModelFormat.SAFETENSORS, "safetensors weights")
+
+
+ANALYSER = FormatAnalyser(
+    "safetensors", lambda head, _data: looks_like_safetensors(head), leaf(_scan), _loads_as
+)

@@ -7,8 +7,9 @@ encoding of each dangerous op, so nothing is parsed into TensorFlow objects.
 from __future__ import annotations
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats.common import ScanContext
-from aiarmor.scanning.formats.onnx_fmt import fields
+from aiarmor.modelfiles.formats.common import ScanContext
+from aiarmor.modelfiles.formats.onnx_fmt import fields
+from aiarmor.modelfiles.registry import FormatAnalyser, leaf
 
 DANGEROUS_OPS = (
     "ReadFile", "WriteFile", "MatchingFiles", "PyFunc", "PyFuncStateless", "EagerPyFunc",
@@ -42,3 +43,8 @@ def scan_saved_model(ctx: ScanContext, data: bytes, path: str) -> None:
             path,
             {"op": op},
         )
+
+
+ANALYSER = FormatAnalyser(
+    "savedmodel", lambda _head, data: looks_like_saved_model(data), leaf(scan_saved_model)
+)

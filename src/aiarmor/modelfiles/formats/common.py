@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.types import FileEntry, ScanFinding
+from aiarmor.modelfiles.results import FileEntry, ScanFinding
 
 HASH_LIMIT = 256 * 1024**2
 """Files larger than this are not hashed (large checkpoints scan without a full read)."""
@@ -44,6 +45,8 @@ class ScanContext:
     """Inventory so far."""
     total_bytes: int = 0
     """Uncompressed archive bytes read so far."""
+    dispatched: list[tuple[str, str]] = field(default_factory=list)
+    """``(path, analyser name)`` for every blob handed to an analyser, in order."""
 
     def add(
         self,
@@ -95,3 +98,32 @@ def printable_text(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+_PICKLE_EXTS = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data"}
+_NON_PICKLE_EXTS = {".json", ".txt", ".safetensors", ".npy", ".onnx", ".gguf", ".h5", ".csv"}
+
+
+def check_extension(ctx: ScanContext, path: str, fmt: str) -> None:
+    """A disguising extension (pickle named .json/.safetensors/...) is a low finding."""
+    leaf = path.rsplit("!", 1)[-1]
+    ext = os.path.splitext(leaf)[1].lower()
+    if fmt == "pickle" and ext in _NON_PICKLE_EXTS:
+        ctx.add(
+            "scan.format.mismatch",
+            Severity.LOW,
+            "File extension disguises a pickle",
+            f"The name ends in {ext!r} but the content is a pickle (executes code when loaded).",
+            path,
+            {"extension": ext, "format": fmt},
+        )
+    elif fmt != "pickle" and ext in _PICKLE_EXTS - {".bin", ".dat", ".data"}:
+        ctx.add(
+            "scan.format.mismatch",
+            Severity.INFO,
+            "File extension disagrees with the content",
+            f"The name ends in {ext!r} but the content is {fmt}.",
+            path,
+            {"extension": ext, "format": fmt},
+            DOS_STANDARDS[1:],
+        )

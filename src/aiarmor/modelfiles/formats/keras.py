@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning import pickle_policy
-from aiarmor.scanning.formats.common import ScanContext, safe_name
+from aiarmor.modelfiles import pickle_policy
+from aiarmor.modelfiles.formats.common import ScanContext, safe_name
+from aiarmor.modelfiles.registry import FormatAnalyser, leaf
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 """HDF5 superblock signature."""
@@ -242,3 +243,6 @@ def _unscannable(ctx: ScanContext, path: str, why: str) -> None:
         f"The file cannot be scanned: {why}. Fail closed: treat it as unvetted.",
         path,
     )
+
+
+HDF5 = FormatAnalyser("hdf5", lambda head, _data: head.startswith(HDF5_MAGIC), leaf(scan_hdf5))

@@ -8,11 +8,14 @@ import lzma
 import tarfile
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats.common import Recurse, ScanContext
-from aiarmor.scanning.formats.paths import check_member_name
+from aiarmor.modelfiles.formats.common import Recurse, ScanContext
+from aiarmor.modelfiles.formats.paths import check_member_name
+from aiarmor.modelfiles.pickle_scan import looks_like_pickle
+from aiarmor.modelfiles.registry import FormatAnalyser, ModelFormat, Sniffed
 
 _SEVEN_ZIP = b"7z\xbc\xaf\x27\x1c"
 
@@ -284,3 +287,53 @@ def _recurse_7z(
             ctx.limit(f"{path}!{name}", "total uncompressed bytes", {"total": ctx.total_bytes})
             return
         recurse(ctx, body, f"{path}!{name}", depth + 1)
+
+
+_LOADER_WINDOW = 2 * 1024 * 1024
+"""Compressed bytes the loader's answer decompresses (a bz2 block must be whole)."""
+_TORCH_TAR_MEMBERS = {"pickle", "storages", "tensors", "sys_info"}
+
+
+def _tar_loads_as(_data: bytes, path: Path) -> Sniffed:
+    """Legacy ``torch.save`` tar archives (members ``pickle``, ``storages``, ...)."""
+    try:
+        with tarfile.open(path, "r:") as archive:
+            names = set(archive.getnames())
+    except (tarfile.TarError, OSError):
+        return Sniffed(ModelFormat.UNKNOWN, "a corrupt tar archive")
+    if names & _TORCH_TAR_MEMBERS:
+        return Sniffed(ModelFormat.PICKLE, "a legacy torch.save tar archive")
+    return Sniffed(ModelFormat.UNKNOWN, "a tar archive of no known model format")
+
+
+def _compressed_loads_as(data: bytes, _path: Path) -> Sniffed:
+    """A compressed pickle (as joblib writes them) when the stream opens like one."""
+    kind = compression_of(bytes(data[:512])) or "zlib"
+    func, payload = _decompressor(kind, bytes(data[:_LOADER_WINDOW]))
+    try:
+        inner = func(payload, 512)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
+        inner = b""
+    if not looks_like_pickle(inner):
+        return Sniffed(ModelFormat.UNKNOWN, f"{kind}-compressed data")
+    if data[:2] == b"ZF":
+        return Sniffed(ModelFormat.PICKLE, "old joblib compressed pickle")
+    return Sniffed(ModelFormat.PICKLE, f"a compressed pickle ({kind}), as joblib writes")
+
+
+def _scan_compressed(
+    ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recurse
+) -> None:
+    kind = compression_of(bytes(data[:512]))
+    if kind is not None:
+        scan_compressed(ctx, data, path, depth, recurse, kind)
+
+
+SEVEN_ZIP = FormatAnalyser("7z", lambda head, _data: is_7z(head), scan_7z)
+TAR = FormatAnalyser("tar", lambda head, _data: is_tar(head), scan_tar, _tar_loads_as)
+COMPRESSED = FormatAnalyser(
+    "compressed",
+    lambda head, _data: compression_of(head) is not None,
+    _scan_compressed,
+    _compressed_loads_as,
+)

@@ -1,4 +1,4 @@
-"""The opcode-level pickle walker behind :mod:`aiarmor.scanning.pickle_scan`.
+"""The opcode-level pickle walker behind :mod:`aiarmor.modelfiles.pickle_scan`.
 
 A hand-written decoder (offsets, truncation) drives a symbolic stack and memo. Values on the
 simulated stack are plain constants (str, bytes, int, float, bool, None), tuples, small dicts,
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning import pickle_policy as policy
-from aiarmor.scanning.types import ScanFinding
+from aiarmor.modelfiles import pickle_policy as policy
+from aiarmor.modelfiles.results import ScanFinding
 
 MAX_DEPTH = 4
 """Nested-pickle recursion limit (a deeper nest is itself a finding)."""

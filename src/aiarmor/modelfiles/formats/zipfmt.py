@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiarmor.core.findings import Severity
-from aiarmor.scanning.formats import keras
-from aiarmor.scanning.formats.common import Recurse, ScanContext, printable_text, safe_name
-from aiarmor.scanning.formats.paths import check_member_name
+from aiarmor.modelfiles.formats import keras
+from aiarmor.modelfiles.formats.common import Recurse, ScanContext, printable_text, safe_name
+from aiarmor.modelfiles.formats.paths import check_member_name
+from aiarmor.modelfiles.registry import FormatAnalyser, ModelFormat, Sniffed
 
 _EOCD = struct.Struct("<4s4H2IH")
 _CDIR = struct.Struct("<4s6H3I5H2I")
@@ -308,3 +311,65 @@ class _ZipScan:
 def scan_zip(ctx: ScanContext, data: bytes, path: str, depth: int, recurse: Recurse) -> None:
     """Analyze a zip archive (any flavour) and every member the loader would read."""
     _ZipScan(ctx, data, path, depth, recurse).run()
+
+
+def _has_central(data: bytes) -> bool:
+    try:
+        return bool(read_central(data)[0])
+    except Exception:  # any parse failure: not a zip we can read
+        return False
+
+
+def _is_polyglot(head: bytes, data: bytes) -> bool:
+    """Data in front of a readable zip (a pickle or a script with an archive appended)."""
+    return not head.startswith(b"PK") and is_zip(data) and _has_central(data)
+
+
+def _polyglot_loads_as(_data: bytes, _path: Path) -> Sniffed:
+    return Sniffed(ModelFormat.SUSPICIOUS, "a zip archive with other data in front of it")
+
+
+def _zip_loads_as(_data: bytes, path: Path) -> Sniffed:
+    """Classify a zip archive for the loader by its member names."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return Sniffed(ModelFormat.UNKNOWN, "a corrupt zip archive")
+    if len(set(names)) != len(names):
+        return Sniffed(ModelFormat.SUSPICIOUS, "a zip archive listing the same member twice")
+    if "schema.json" in names:
+        return Sniffed(ModelFormat.SKOPS, "skops archive")
+    root, members = _split_root(names)
+    return _classify_members(root, members, names)
+
+
+def _split_root(names: list[str]) -> tuple[str, set[str]]:
+    """The single top folder of all members (or ``""``) and the names relative to it."""
+    roots = {n.split("/", 1)[0] for n in names}
+    if len(roots) == 1 and all("/" in n for n in names):
+        root = roots.pop()
+        return root, {n[len(root) + 1 :] for n in names}
+    return "", set(names)
+
+
+def _classify_members(root: str, members: set[str], names: list[str]) -> Sniffed:
+    """Torch archive kinds (TorchScript, torch.export, torch.save) and other zips."""
+    if root and "archive_format" in members:
+        return Sniffed(ModelFormat.TORCH_EXPORT, "torch.export archive", root)
+    has_code = any(m.startswith("code/") for m in members)
+    if root and has_code and members & {"data.pkl", "constants.pkl"}:
+        return Sniffed(ModelFormat.TORCHSCRIPT, "TorchScript archive", root)
+    if "data.pkl" in members:
+        return Sniffed(ModelFormat.PICKLE, "a torch.save archive holding data.pkl", root)
+    if any(n.lower().endswith((".pkl", ".pickle", ".joblib")) for n in names):
+        return Sniffed(ModelFormat.PICKLE, "a zip archive holding pickles")
+    if "serialized_exported_program.json" in names:
+        return Sniffed(ModelFormat.UNKNOWN, "an old torch.export archive; re-export it")
+    if names and all(n.endswith(".npy") for n in names):
+        return Sniffed(ModelFormat.NUMPY, "NumPy .npz arrays")
+    return Sniffed(ModelFormat.UNKNOWN, "a zip archive of no known model format")
+
+
+POLYGLOT = FormatAnalyser("zip-polyglot", _is_polyglot, scan_zip, _polyglot_loads_as)
+ZIP = FormatAnalyser("zip", lambda head, _data: head.startswith(b"PK"), scan_zip, _zip_loads_as)
