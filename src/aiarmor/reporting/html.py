@@ -24,6 +24,7 @@ from aiarmor.core.report import SCHEMA_VERSION, Report
 from aiarmor.core.standards import CATALOGUE
 from aiarmor.reporting._text import clean_text, format_number
 from aiarmor.reporting.charts import render_chart_svg
+from aiarmor.reporting.formats import ReportFormat
 
 TEMPLATE = "report.html.j2"
 """Template file inside ``aiarmor/reporting/templates``."""
@@ -244,3 +245,6 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+FORMAT = ReportFormat("html", "report.html", render_html)

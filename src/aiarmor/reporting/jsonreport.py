@@ -14,6 +14,7 @@ from jsonschema.exceptions import best_match
 
 from aiarmor.core.errors import InputError
 from aiarmor.core.report import Report
+from aiarmor.reporting.formats import ReportFormat
 
 SCHEMA_RESOURCE = "report.schema.json"
 """File name of the JSON Schema inside the ``aiarmor.reporting`` package."""
@@ -71,3 +72,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+FORMAT = ReportFormat("json", "report.json", report_to_json)

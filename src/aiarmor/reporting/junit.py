@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from aiarmor.core.findings import CheckResult, CheckStatus, Finding, _jsonable
 from aiarmor.core.report import Report
 from aiarmor.reporting._text import clean_text, finding_line, format_number
+from aiarmor.reporting.formats import ReportFormat
 
 SUITE_NAME = "aiarmor"
 
@@ -141,3 +142,6 @@ def _property_value(value: object) -> str:
 def _seconds(value: float) -> str:
     """Seconds as JUnit's ``time`` attribute (three decimals, never negative or NaN)."""
     return f"{max(value, 0.0):.3f}" if math.isfinite(value) else "0.000"
+
+
+FORMAT = ReportFormat("junit", "report.junit.xml", report_to_junit)

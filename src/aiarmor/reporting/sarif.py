@@ -8,6 +8,7 @@ that they were reviewed. Every result points at the audited model artifact.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath, PureWindowsPath
@@ -19,6 +20,7 @@ from aiarmor.core.registry import registered
 from aiarmor.core.report import Report, Verdict
 from aiarmor.core.standards import CATALOGUE
 from aiarmor.reporting._text import clean_text
+from aiarmor.reporting.formats import ReportFormat
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -218,3 +220,11 @@ def _pascal(check_id: str) -> str:
     """``robustness.evasion`` -> ``RobustnessEvasion`` (SARIF's human rule name)."""
     parts = re.split(r"[^A-Za-z0-9]+", check_id)
     return "".join(p[:1].upper() + p[1:] for p in parts if p) or "Check"
+
+
+def _sarif_text(report: Report) -> str:
+    """The SARIF log as indented JSON text."""
+    return json.dumps(report_to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+FORMAT = ReportFormat("sarif", "report.sarif", _sarif_text)

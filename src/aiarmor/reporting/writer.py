@@ -1,43 +1,24 @@
-"""Write a report's files (report.json, .html, .sarif, .junit.xml) atomically."""
+"""Write a report's files (every registered :class:`~aiarmor.reporting.formats.ReportFormat`)
+atomically."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from aiarmor.core.errors import ConfigError
 from aiarmor.core.report import Report
-from aiarmor.reporting.html import render_html
-from aiarmor.reporting.jsonreport import report_to_json
-from aiarmor.reporting.junit import report_to_junit
-from aiarmor.reporting.sarif import report_to_sarif
-
-FILE_NAMES: dict[str, str] = {
-    "json": "report.json",
-    "html": "report.html",
-    "sarif": "report.sarif",
-    "junit": "report.junit.xml",
-}
-"""Output file name of each format."""
+from aiarmor.reporting.formats import report_formats
 
 DEFAULT_FORMATS = ("json", "html", "sarif", "junit")
+"""What an audit writes when no ``--format`` is given."""
 
 
-def _sarif_text(report: Report) -> str:
-    """The SARIF log as indented JSON text."""
-    return json.dumps(report_to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-_RENDERERS: dict[str, Callable[[Report], str]] = {
-    "json": report_to_json,
-    "html": render_html,
-    "sarif": _sarif_text,
-    "junit": report_to_junit,
-}
+FILE_NAMES: dict[str, str] = {f.name: f.file_name for f in report_formats().values()}
+"""Output file name of each format (from the registry)."""
 
 
 def write_reports(
@@ -50,15 +31,16 @@ def write_reports(
     format raises ConfigError before any work is done.
     """
     wanted = list(dict.fromkeys(formats))
-    unknown = [f for f in wanted if f not in _RENDERERS]
+    known = report_formats()
+    unknown = [f for f in wanted if f not in known]
     if unknown:
-        known = ", ".join(_RENDERERS)
-        raise ConfigError(f"unknown report format(s) {', '.join(unknown)} (known: {known})")
-    texts = {fmt: _RENDERERS[fmt](report) for fmt in wanted}
+        names = ", ".join(known)
+        raise ConfigError(f"unknown report format(s) {', '.join(unknown)} (known: {names})")
+    texts = {fmt: known[fmt].render(report) for fmt in wanted}
     out_dir = prepare_out_dir(out_dir)
     written = {}
     for fmt, text in texts.items():
-        path = out_dir / FILE_NAMES[fmt]
+        path = out_dir / known[fmt].file_name
         atomic_write_text(path, text)
         written[fmt] = path
     return written
