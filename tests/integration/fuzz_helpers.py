@@ -217,12 +217,12 @@ def check_invariants(case: Case, outcome: Outcome) -> list[str]:
 
 
 def _ends_with_reason(err: str) -> bool:
-    """stderr ends with ``aiarmor: ...`` (one line) or click's short usage-error box."""
+    """stderr ends with ``aiarmor: ...`` (one line), or is click's usage error or usage."""
     lines = [line for line in err.splitlines() if line.strip()]
     if not lines:
         return False
-    if lines[-1].startswith("aiarmor: "):
-        return True
+    if lines[-1].startswith("aiarmor: ") or lines[0].startswith("Usage: "):
+        return True  # (a bare command group prints its usage on stderr: that says what to do)
     return any("Error" in line for line in lines[-8:])  # click: "Error: ..." or a boxed one
 
 
