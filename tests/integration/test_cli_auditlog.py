@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from aiarmor.serving.auditlog import AuditEntry, AuditLog
+from aiarmor.serving.audit.log import AuditEntry, AuditLog
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_show_escapes_attacker_text(cli: Callable[..., Any], logged: tuple[str, 
 def test_without_the_serve_extra_the_cli_still_works(
     cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("sqlalchemy", "aiarmor.serving.auditlog", "aiarmor.serving.auditstore"):
+    for name in ("sqlalchemy", "aiarmor.serving.audit.log", "aiarmor.serving.audit.store"):
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     assert cli("audit-log", "--help").code == 0
     run = cli("audit-log", "show", "--db", "sqlite:///x.db")

@@ -114,7 +114,7 @@ class Client:
 @pytest.fixture
 def make_client(artifact_dir: Path, served_models: dict[str, Any], tmp_path: Path):
     """Build an in-process client; keyword overrides go into the config."""
-    from aiarmor.serving.app import create_app
+    from aiarmor.serving.http.app import create_app
 
     def build(*, detectors: list[Any] | None = None, **overrides: Any) -> Client:
         settings = settings_for(artifact_dir, tmp_path, **overrides)

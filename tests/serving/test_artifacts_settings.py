@@ -137,7 +137,7 @@ def test_config_files_are_read_and_resolved_relative_to_themselves(tmp_path):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The shape of ``aiarmor.serving.detect.DetectorVerdict`` (the gateway reads only these)."""
+    """The shape of ``aiarmor.serving.pipeline.detect.DetectorVerdict`` (all the gateway reads)."""
 
     name: str
     score: float
@@ -195,7 +195,7 @@ def test_the_documented_example_config_is_valid():
 
 
 def test_a_model_configured_with_strip_is_served_with_its_fitted_detector(artifact_dir, tmp_path):
-    from aiarmor.serving.detect import StripDetector
+    from aiarmor.serving.pipeline.detect import StripDetector
     from aiarmor.serving.settings import parse_settings
     from aiarmor.serving.wiring import build_models
 
@@ -253,7 +253,7 @@ def test_absolute_and_non_file_urls_are_left_alone(artifact_dir, tmp_path):
 
 
 def test_serving_refuses_an_empty_audit_log_when_keys_exist(artifact_dir, served_models, tmp_path):
-    from aiarmor.serving.app import create_app
+    from aiarmor.serving.http.app import create_app
     from aiarmor.serving.settings import parse_settings as parse
     from aiarmor.serving.wiring import open_key_store
 
@@ -268,7 +268,7 @@ def test_serving_refuses_an_empty_audit_log_when_keys_exist(artifact_dir, served
 def test_serving_refuses_a_log_that_does_not_extend_its_checkpoints(
     artifact_dir, served_models, tmp_path
 ):
-    from aiarmor.serving.app import create_app
+    from aiarmor.serving.http.app import create_app
     from aiarmor.serving.wiring import open_audit_log
 
     settings = parse_settings(base_config(artifact_dir, tmp_path), base_dir=artifact_dir)
@@ -294,6 +294,6 @@ def test_serving_refuses_a_log_that_does_not_extend_its_checkpoints(
 
 
 def _entry(i: int):
-    from aiarmor.serving.auditlog import AuditEntry
+    from aiarmor.serving.audit.log import AuditEntry
 
     return AuditEntry(1.7e9 + i, "cli", "", "cli.keys.create", "", "{}", "allowed", 201, {})

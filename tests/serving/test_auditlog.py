@@ -20,7 +20,7 @@ import pytest
 sa = pytest.importorskip("sqlalchemy")
 
 from aiarmor.core.errors import ConfigError, InputError  # noqa: E402
-from aiarmor.serving.auditlog import (  # noqa: E402
+from aiarmor.serving.audit.log import (  # noqa: E402
     AuditEntry,
     AuditLog,
     AuditLogError,
@@ -438,7 +438,7 @@ def test_load_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_group_commit_batches_waiting_rows_and_shares_errors() -> None:
-    from aiarmor.serving.auditstore import GroupCommit
+    from aiarmor.serving.audit.store import GroupCommit
 
     batches: list[list[int]] = []
     fail = threading.Event()
@@ -485,7 +485,7 @@ def test_group_commit_batches_waiting_rows_and_shares_errors() -> None:
 def test_group_commit_serves_coroutines_without_blocking_the_loop() -> None:
     import asyncio
 
-    from aiarmor.serving.auditstore import GroupCommit
+    from aiarmor.serving.audit.store import GroupCommit
 
     release = threading.Event()
     batches: list[list[int]] = []

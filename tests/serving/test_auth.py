@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aiarmor.core.errors import ConfigError
-from aiarmor.serving.auth import JWTVerifier, KeyStore, Unauthenticated
+from aiarmor.serving.pipeline.auth import JWTVerifier, Unauthenticated
+from aiarmor.serving.pipeline.keystore import SQLKeyStore as KeyStore
 from aiarmor.serving.settings import JWTSettings
 
 from .conftest import auth

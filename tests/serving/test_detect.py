@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from aiarmor.core.errors import ConfigError, DataError
 from aiarmor.robustness.attacks import HopSkipJump, Square, run_attack
 from aiarmor.robustness.threat import ThreatModel
-from aiarmor.serving.detect import (
+from aiarmor.serving.pipeline.detect import (
     BlacklightConfig,
     BlacklightDetector,
     DetectorVerdict,
@@ -163,7 +163,7 @@ def test_shapiro_w_equals_scipys(n: int) -> None:
 
     from scipy import stats
 
-    from aiarmor.serving.detect import shapiro_w
+    from aiarmor.serving.pipeline.detect import shapiro_w
 
     rng = np.random.default_rng(n)
     for sample in (rng.normal(size=n), rng.exponential(size=n), rng.uniform(size=n) ** 3):

@@ -11,8 +11,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiarmor.serving.app import create_app
-from aiarmor.serving.detect import BlacklightDetector, PradaDetector
+from aiarmor.serving.http.app import create_app
+from aiarmor.serving.pipeline.detect import BlacklightDetector, PradaDetector
 
 from .conftest import auth, settings_for
 

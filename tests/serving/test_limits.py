@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aiarmor.serving.limits import MemoryLimiter, RedisLimiter
+from aiarmor.serving.pipeline.limits import MemoryLimiter, RedisLimiter
 from aiarmor.serving.settings import LimitSettings
 
 X = [[0.1, 0.2, 0.3, 0.4]]

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from aiarmor.serving.gateway import Gateway
+from aiarmor.serving.pipeline.gateway import Gateway
 
 from .conftest import auth
 
@@ -187,7 +187,7 @@ def test_an_answer_that_cannot_be_audited_is_not_sent(c, monkeypatch):
 def test_a_model_may_run_in_a_worker_thread(c, monkeypatch):
     import asyncio
 
-    from aiarmor.serving.gateway import ServedModel
+    from aiarmor.serving.pipeline.gateway import ServedModel
 
     def on_event_loop() -> bool:
         try:
@@ -287,8 +287,8 @@ def _strict_json(text: str):
 @pytest.fixture
 def open_range(make_client):
     """A float32 model without declared min/max, behind the real Blacklight and PRADA."""
-    from aiarmor.serving.detect import BlacklightDetector, PradaDetector
-    from aiarmor.serving.gateway import ServedModel
+    from aiarmor.serving.pipeline.detect import BlacklightDetector, PradaDetector
+    from aiarmor.serving.pipeline.gateway import ServedModel
 
     client = make_client(detectors=[BlacklightDetector(), PradaDetector()])
     served = client.gw.models["tiny"]

@@ -132,8 +132,8 @@ def _trojaned(x: Any) -> Any:
 def test_strip_blocks_trigger_carrying_inputs_per_model(c, tmp_path):
     import numpy as np
 
-    from aiarmor.serving.detect import build_input_detectors
-    from aiarmor.serving.gateway import ServedModel
+    from aiarmor.serving.pipeline.detect import build_input_detectors
+    from aiarmor.serving.pipeline.gateway import ServedModel
     from aiarmor.targets.callable_target import callable_target
 
     rng = np.random.default_rng(0)
@@ -173,7 +173,7 @@ def test_a_bad_strip_reference_is_a_one_line_config_error(artifact_dir, tmp_path
     import numpy as np
 
     from aiarmor.core.errors import ConfigError
-    from aiarmor.serving.detect import build_input_detectors
+    from aiarmor.serving.pipeline.detect import build_input_detectors
 
     from .conftest import settings_for
 
@@ -195,7 +195,7 @@ def test_a_strip_reference_that_overflows_float32_is_a_config_error(artifact_dir
     import numpy as np
 
     from aiarmor.core.errors import ConfigError
-    from aiarmor.serving.detect import build_input_detectors
+    from aiarmor.serving.pipeline.detect import build_input_detectors
 
     from .conftest import settings_for
 

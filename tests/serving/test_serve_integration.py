@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from aiarmor.serving.auditlog import AuditLog
+from aiarmor.serving.audit.log import AuditLog
 
 AIARMOR = [sys.executable, "-m", "aiarmor.cli.main"]
 X = [[0.1, 0.2, 0.3, 0.4]]

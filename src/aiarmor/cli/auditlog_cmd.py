@@ -27,7 +27,7 @@ from aiarmor.cli.render import clean
 from aiarmor.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from aiarmor.serving.auditlog import Checkpoint
+    from aiarmor.serving.audit.log import Checkpoint
 
 audit_app = typer.Typer(
     name="audit-log",
@@ -51,9 +51,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _auditlog() -> ModuleType:
-    """:mod:`aiarmor.serving.auditlog`, or a one-line error without the ``serve`` extra."""
+    """:mod:`aiarmor.serving.audit.log`, or a one-line error without the ``serve`` extra."""
     try:
-        return importlib.import_module("aiarmor.serving.auditlog")
+        return importlib.import_module("aiarmor.serving.audit.log")
     except ImportError as exc:
         raise ConfigError(
             f"audit-log needs the serve extra ({exc.name} is missing): pip install 'aiarmor[serve]'"

@@ -18,13 +18,16 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from aiarmor.cli.render import clean
 from aiarmor.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aiarmor.serving.pipeline.keystore import SQLKeyStore
 
 _NEEDED = ("fastapi", "uvicorn", "pydantic", "sqlalchemy", "jwt", "prometheus_client")
 
@@ -64,7 +67,7 @@ def serve_command(
     _require_serve()
     import uvicorn
 
-    from aiarmor.serving.app import create_app
+    from aiarmor.serving.http.app import create_app
     from aiarmor.serving.settings import load_settings
 
     logging.basicConfig(
@@ -97,7 +100,7 @@ def _set_inference_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _store(config: Path) -> Any:
+def _store(config: Path) -> SQLKeyStore:
     _require_serve()
     from aiarmor.serving.settings import load_settings
     from aiarmor.serving.wiring import open_key_store
@@ -112,7 +115,7 @@ def _audited(config: Path) -> Iterator[Callable[[str, str, int], None]]:
     opened first: a change is not made when it could not be recorded."""
     import time
 
-    from aiarmor.serving.auditlog import AuditEntry
+    from aiarmor.serving.audit.log import AuditEntry
     from aiarmor.serving.settings import load_settings
     from aiarmor.serving.wiring import open_audit_log
 

@@ -179,7 +179,7 @@ class DetectionSettings(_Strict):
     """Override, by detector name, of the action the detector's own config sets."""
     throttle_seconds: float = Field(default=60.0, gt=0)
     config: dict[str, Any] = {}
-    """Passed unchanged to ``aiarmor.serving.detect.build_detectors``."""
+    """Passed unchanged to ``aiarmor.serving.pipeline.detect.build_detectors``."""
 
 
 class AuditSettings(_Strict):

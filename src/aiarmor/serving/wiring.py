@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiarmor.core.errors import ConfigError
-from aiarmor.serving.auth import Authenticator, JWTVerifier, KeyStore
-from aiarmor.serving.gateway import Gateway, ServedModel
-from aiarmor.serving.limits import build_limiter
+from aiarmor.serving.audit.sink import AuditSink
+from aiarmor.serving.pipeline.auth import Authenticator, JWTVerifier, KeyStore
+from aiarmor.serving.pipeline.detect import QueryDetector, build_detectors
+from aiarmor.serving.pipeline.gateway import Gateway, ServedModel
+from aiarmor.serving.pipeline.keystore import SQLKeyStore
+from aiarmor.serving.pipeline.limits import Limiter, build_limiter
 from aiarmor.serving.settings import GatewaySettings, read_secret
+
+if TYPE_CHECKING:
+    from aiarmor.serving.audit.log import AuditLog
 
 __all__ = ["build_gateway", "build_models", "check_continuity", "open_audit_log", "open_key_store"]
 
 
-def open_key_store(settings: GatewaySettings) -> KeyStore:
+def open_key_store(settings: GatewaySettings) -> SQLKeyStore:
     """The configured key store, keyed with the server secret."""
     auth = settings.auth
     secret = read_secret(auth.server_secret, settings.base_dir, what="auth.server_secret")
-    return KeyStore(auth.key_store, secret, cache_seconds=auth.key_cache_seconds)
+    return SQLKeyStore(auth.key_store, secret, cache_seconds=auth.key_cache_seconds)
 
 
-def open_audit_log(settings: GatewaySettings) -> Any:
+def open_audit_log(settings: GatewaySettings) -> AuditLog:
     """The configured audit log."""
-    from aiarmor.serving.auditlog import AuditLog
+    from aiarmor.serving.audit.log import AuditLog
 
     key = read_secret(settings.audit.key, settings.base_dir, what="audit.key")
     return AuditLog(settings.audit.url, key)
 
 
-def check_continuity(settings: GatewaySettings, audit: Any, keys: KeyStore) -> None:
+def check_continuity(settings: GatewaySettings, audit: AuditLog, keys: KeyStore) -> None:
     """Refuse to serve on an audit log that is not the one this deployment has been writing:
     an empty log while the key store already holds keys (key changes are audited, so their
     log is never empty) or while checkpoints are configured, or a log that does not extend
     a configured checkpoint. Without this, a wrong ``audit.url`` silently starts a new
     chain that verifies as intact."""
-    from aiarmor.serving.auditlog import read_checkpoint
+    from aiarmor.serving.audit.log import read_checkpoint
 
     checkpoints = [read_checkpoint(p) for p in settings.audit.checkpoints]
     where = f"audit log {_shown(settings.audit.url)}"
@@ -87,7 +92,7 @@ def build_models(settings: GatewaySettings) -> dict[str, ServedModel]:
     """Every configured model, signature-verified (see :mod:`.artifacts`), with its own
     per-input detectors."""
     from aiarmor.serving.artifacts import load_models
-    from aiarmor.serving.detect import build_input_detectors
+    from aiarmor.serving.pipeline.detect import build_input_detectors
 
     served = {}
     for name, loaded in load_models(settings).items():
@@ -100,17 +105,16 @@ def build_models(settings: GatewaySettings) -> dict[str, ServedModel]:
 def build_gateway(
     settings: GatewaySettings,
     *,
-    audit_log: Any = None,
+    audit_log: AuditSink | None = None,
     models: dict[str, ServedModel] | None = None,
     key_store: KeyStore | None = None,
-    limiter: Any = None,
-    detectors: Sequence[Any] | None = None,
+    limiter: Limiter | None = None,
+    detectors: Sequence[QueryDetector] | None = None,
     jwt_verifier: JWTVerifier | None = None,
 ) -> Gateway:
     """A Gateway; every part not given is built from ``settings``."""
     if detectors is None:
-        detect = importlib.import_module("aiarmor.serving.detect")
-        detectors = detect.build_detectors(settings.detection.config)
+        detectors = build_detectors(settings.detection.config)
     keys = key_store or open_key_store(settings)
     if audit_log is None:  # the configured log: it must be this deployment's
         audit_log = open_audit_log(settings)

@@ -9,9 +9,7 @@ Refusals carry generic bodies; the specific reason goes to the server log only.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -20,12 +18,25 @@ from typing import Any
 
 import numpy as np
 from anyio import to_thread
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from aiarmor.serving.auditlog import AuditEntry
-from aiarmor.serving.auth import Authenticator, Forbidden, Principal, Unauthenticated
-from aiarmor.serving.limits import LimitDecision, Limiter
-from aiarmor.serving.payload import (
+from aiarmor.serving.audit.log import AuditEntry
+from aiarmor.serving.audit.sink import AuditSink
+from aiarmor.serving.pipeline.auth import Authenticator, Forbidden, Principal, Unauthenticated
+from aiarmor.serving.pipeline.detect import QueryDetector
+from aiarmor.serving.pipeline.limits import LimitDecision, Limiter
+from aiarmor.serving.pipeline.metrics import Metrics
+from aiarmor.serving.pipeline.outcome import (
+    FORBIDDEN,
+    INTERNAL,
+    NO_SUCH_MODEL,
+    NON_FINITE,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    Decision,
+    Outcome,
+    too_many,
+)
+from aiarmor.serving.pipeline.payload import (
     PayloadError,
     finite_scores,
     harden,
@@ -35,39 +46,12 @@ from aiarmor.serving.payload import (
 from aiarmor.serving.settings import MODEL_NAME, DetectionSettings, ModelSettings
 from aiarmor.targets.base import ScoreTarget, Target
 
-__all__ = ["Decision", "Gateway", "Metrics", "Outcome", "ServedModel"]
+__all__ = ["Gateway", "ServedModel"]
 
 log = logging.getLogger("aiarmor.serving")
 
 _SEVERITY = {"log": 0, "alert": 1, "throttle": 2, "block": 3}
-UNAUTHORIZED = {"detail": "unauthorized"}
-FORBIDDEN = {"detail": "forbidden"}
-MAX_RETRY_AFTER = 86_400
 _MODEL_NAME = re.compile(MODEL_NAME)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the web layer sends back."""
-
-    status: int
-    body: Mapping[str, Any] | None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-NO_SUCH_MODEL = Outcome(404, {"detail": "no such model"})
-INTERNAL = Outcome(500, {"detail": "internal error"})
-_UNAUTHENTICATED = Outcome(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-NON_FINITE = "the model's output for these inputs is not finite (NaN or infinity)"
-UNAVAILABLE = Outcome(503, {"detail": "service unavailable"}, {"Retry-After": "1"})
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """An outcome and the audit entry that must be committed before the outcome is sent."""
-
-    outcome: Outcome
-    entry: AuditEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,49 +61,13 @@ class ServedModel:
     settings: ModelSettings
     target: Target
     signer: str | None
-    detectors: tuple[Any, ...] = ()
+    detectors: tuple[QueryDetector, ...] = ()
     """Per-input detectors of this model only (e.g. STRIP), run after the gateway's own."""
     scores: bool = field(init=False)
     """The target gives probabilities (checked once: a protocol check costs ~30 us)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", isinstance(self.target, ScoreTarget))
-
-
-class Metrics:
-    """Prometheus metrics of one gateway (its own registry, so apps do not collide)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "aiarmor_requests",
-            "Requests by route and decision",
-            ["route", "decision"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "aiarmor_predict_seconds",
-            "Predict pipeline latency",
-            registry=self.registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-        )
-        self.alerts = Counter(
-            "aiarmor_detector_flags",
-            "Requests a detector flagged",
-            ["detector", "action"],
-            registry=self.registry,
-        )
-        self.samples = Counter(
-            "aiarmor_samples", "Samples predicted", ["model"], registry=self.registry
-        )
-        self._children: dict[tuple[str, str], Any] = {}
-
-    def count(self, route: str, decision: str) -> None:
-        """One more request on ``route`` with ``decision`` (label children cached)."""
-        child = self._children.get((route, decision))
-        if child is None:
-            child = self._children[route, decision] = self.requests.labels(route, decision)
-        child.inc()
 
 
 class Gateway:
@@ -131,8 +79,8 @@ class Gateway:
         models: Mapping[str, ServedModel],
         auth: Authenticator,
         limiter: Limiter,
-        audit: Any,
-        detectors: Sequence[Any] = (),
+        audit: AuditSink,
+        detectors: Sequence[QueryDetector] = (),
         detection: DetectionSettings | None = None,
     ) -> None:
         self.models = dict(models)
@@ -181,11 +129,7 @@ class Gateway:
 
     async def commit_async(self, entry: AuditEntry) -> None:
         """:meth:`commit` without blocking the event loop."""
-        append = getattr(self.audit, "append_async", None)
-        if append is None:  # an audit log without an async API: one worker thread
-            await to_thread.run_sync(self.audit.append, entry)
-        else:
-            await append(entry)
+        await self.audit.append_async(entry)
         self.metrics.count(entry.route, entry.decision)
 
     def authorize(
@@ -214,7 +158,7 @@ class Gateway:
             principal = self.auth.authenticate(headers)
         except Unauthenticated as exc:
             log.info("401 on %s: %s", route, exc)
-            return self._decision("anonymous", model, b"", "denied", _UNAUTHENTICATED, route=route)
+            return self._decision("anonymous", model, b"", "denied", UNAUTHENTICATED, route=route)
         try:
             for wanted in (scope,) if isinstance(scope, str) else scope:
                 if wanted in principal.scopes:
@@ -268,7 +212,7 @@ class Gateway:
                 who = self.auth.authenticate(headers)
             except Unauthenticated as exc:
                 log.info("401 on %s: %s", route, exc)
-                who = self._decision("anonymous", "", b"", "denied", _UNAUTHENTICATED, route=route)
+                who = self._decision("anonymous", "", b"", "denied", UNAUTHENTICATED, route=route)
         if isinstance(who, Decision):
             self.commit(who.entry)
             return who.outcome
@@ -362,7 +306,10 @@ class Gateway:
         name = served.settings.name
 
         def done(
-            decision: str, outcome: Outcome, summary: str = "", scores: Any = None
+            decision: str,
+            outcome: Outcome,
+            summary: str = "",
+            scores: Mapping[str, float] | None = None,
         ) -> Decision:
             return self._decision(
                 who.identity, name, body, decision, outcome, summary=summary, scores=scores
@@ -375,7 +322,7 @@ class Gateway:
         limit = self.limiter.acquire(who.identity, int(x.shape[0]))
         if not limit.allowed:
             log.info("429 for %s: %s", who.identity, limit.reason)
-            return done("throttled", _too_many(limit))
+            return done("throttled", too_many(limit))
         scores, action = self._detect(who, served, x)
         if action == "error":  # fail closed: a request no detector may skip is not answered
             return done("error", INTERNAL, scores=scores)
@@ -384,7 +331,7 @@ class Gateway:
         if action == "throttle":
             self.limiter.penalize(who.identity, self.detection.throttle_seconds)
             retry = LimitDecision(False, self.detection.throttle_seconds, "detector")
-            return done("throttled", _too_many(retry), scores=scores)
+            return done("throttled", too_many(retry), scores=scores)
         try:
             answer = self._answer(served, x, who.role)
         except PayloadError as exc:  # an output JSON cannot carry (NaN, infinity)
@@ -454,15 +401,3 @@ def _unaudited(model: str) -> Outcome:
     """Fail closed: an answer that could not be audited is not sent."""
     log.exception("audit log append failed for a request to %s: refused with 503", model)
     return UNAVAILABLE
-
-
-def _too_many(decision: LimitDecision) -> Outcome:
-    retry = decision.retry_after
-    seconds = MAX_RETRY_AFTER if math.isinf(retry) else max(1, math.ceil(retry))
-    return Outcome(429, {"detail": "too many requests"}, {"Retry-After": str(seconds)})
-
-
-def dumps(body: Mapping[str, Any] | None) -> bytes:
-    """Compact, valid JSON for responses: NaN or infinity raise instead of becoming tokens
-    no JSON parser accepts (the pipeline refuses such answers before they get here)."""
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()

@@ -13,6 +13,7 @@ __all__ = [
     "BodyLimit",
     "BodyTooLarge",
     "Receive",
+    "Refuse",
     "Scope",
     "SecurityHeaders",
     "Send",

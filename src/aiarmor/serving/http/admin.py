@@ -17,8 +17,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiarmor.core.errors import ConfigError
-from aiarmor.serving.auth import ApiKeyInfo, Principal
-from aiarmor.serving.gateway import Gateway, Outcome
+from aiarmor.serving.http.respond import one_line_error, respond
+from aiarmor.serving.pipeline.auth import ApiKeyInfo, Principal
+from aiarmor.serving.pipeline.gateway import Gateway
+from aiarmor.serving.pipeline.outcome import Outcome
 
 __all__ = ["AuditQuery", "KeyCreate", "KeyRecord", "NewKey", "Verification", "add_admin_routes"]
 
@@ -110,14 +112,11 @@ def _json(status: int, body: Any) -> Response:
 
 
 def _problem(exc: ValidationError) -> str:
-    from aiarmor.serving.app import one_line_error
-
     return one_line_error(exc.errors(include_input=False))
 
 
 def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
     """Register the admin and audit routes on ``app``."""
-    from aiarmor.serving.app import respond
 
     def admin(request: Request, route: str) -> Principal | Response:
         who = gw.authorize(request.scope["headers"], "admin", route)
@@ -222,8 +221,6 @@ def add_admin_routes(app: FastAPI, gw: Gateway) -> None:
 
 
 def _add_audit_routes(app: FastAPI, gw: Gateway) -> None:
-    from aiarmor.serving.app import respond
-
     @app.get(
         "/v1/audit/log",
         responses={**_ERRORS, 422: {"description": "Invalid query"}},

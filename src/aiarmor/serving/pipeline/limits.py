@@ -14,10 +14,13 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiarmor.core.errors import ConfigError
 from aiarmor.serving.settings import LimitSettings
+
+if TYPE_CHECKING:
+    import redis
 
 __all__ = ["LimitDecision", "Limiter", "MemoryLimiter", "RedisLimiter", "build_limiter"]
 
@@ -143,7 +146,7 @@ return {1, 0, 'ok'}
 class RedisLimiter:
     """The same limits shared by every gateway instance through one Redis."""
 
-    def __init__(self, settings: LimitSettings, client: Any | None = None) -> None:
+    def __init__(self, settings: LimitSettings, client: redis.Redis | None = None) -> None:
         import redis
 
         self._s = settings
@@ -177,7 +180,7 @@ class RedisLimiter:
         self._redis.close()
 
 
-def build_limiter(settings: LimitSettings) -> MemoryLimiter | RedisLimiter:
+def build_limiter(settings: LimitSettings) -> Limiter:
     """The configured backend."""
     if settings.backend == "redis":
         return RedisLimiter(settings)

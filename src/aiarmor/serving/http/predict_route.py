@@ -21,8 +21,15 @@ import re
 
 from anyio import to_thread
 
-from aiarmor.serving.gateway import Gateway, Outcome, dumps
-from aiarmor.serving.middleware import ASGIApp, Receive, Scope, Send, declared_length_problem
+from aiarmor.serving.http.middleware import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    declared_length_problem,
+)
+from aiarmor.serving.pipeline.gateway import Gateway
+from aiarmor.serving.pipeline.outcome import Outcome, dumps
 from aiarmor.serving.settings import MODEL_NAME
 
 __all__ = ["NAME_PATTERN", "PredictRoute"]
