@@ -19,13 +19,14 @@ import numpy as np
 
 from aiarmor._version import __version__
 from aiarmor.builtin import load_builtin_checks
+from aiarmor.core.capability import Capability, Target, data_capabilities
 from aiarmor.core.errors import InputError, PolicyError
 from aiarmor.core.findings import CheckOutcome, CheckResult, CheckStatus, Finding, status_of
 from aiarmor.core.policy import Policy, Threshold
 from aiarmor.core.registry import Budget, Check, CheckContext, get_check, registered
 from aiarmor.core.report import Report, Verdict
 from aiarmor.data.dataset import Dataset
-from aiarmor.targets.base import capabilities
+from aiarmor.targets.base import capabilities, target_capabilities
 
 
 class AuditProgress(Protocol):
@@ -70,7 +71,7 @@ def validate_policy(policy: Policy) -> None:
 
 
 def audit(
-    target: Any,
+    target: Target,
     data: Dataset,
     *,
     train: Dataset | None = None,
@@ -113,7 +114,7 @@ def audit(
     return _report(target, data, train, policy, budget, seed, results, total, subject)
 
 
-def preflight(target: Any, data: Dataset) -> None:
+def preflight(target: Target, data: Dataset) -> None:
     """Fail fast (InputError) when the model cannot answer the data at all.
 
     Sends two samples; a model that raises on well-formed data, or predicts a number of
@@ -138,7 +139,7 @@ def preflight(target: Any, data: Dataset) -> None:
         )
 
 
-def input_warnings(target: Any, data: Dataset, train: Dataset | None = None) -> list[str]:
+def input_warnings(target: Target, data: Dataset, train: Dataset | None = None) -> list[str]:
     """Warnings about inputs that are valid but probably not what the user meant (one line
     each); the audit records them in ``subject["warnings"]`` and the CLI prints them.
 
@@ -163,13 +164,22 @@ def input_warnings(target: Any, data: Dataset, train: Dataset | None = None) -> 
     return out
 
 
+def available_capabilities(ctx: CheckContext) -> frozenset[Capability]:
+    """What the context's target and data offer, to compare with ``Check.requires``."""
+    return target_capabilities(ctx.target) | data_capabilities(ctx.data, ctx.train)
+
+
 def run_check(cls: type[Check], ctx: CheckContext) -> CheckResult:
-    """Run one check isolated: skipped when not applicable, error on any exception."""
+    """Run one check isolated: skipped when a required capability is missing (the check is
+    not even built) or when it is not applicable, error on any exception."""
     t0 = time.perf_counter()
     empty = CheckResult(
         id=cls.id, title=cls.title, status=CheckStatus.SKIPPED, standards=cls.standards
     )
     try:
+        missing = cls.skip_reason(available_capabilities(ctx))
+        if missing is not None:
+            return replace(empty, reason=missing)
         check = cls()
         reason = check.applicable(ctx)
         if reason is not None:
@@ -256,7 +266,7 @@ def _verdict(results: list[CheckResult], policy: Policy) -> tuple[Verdict, tuple
 
 
 def _report(
-    target: Any,
+    target: Target,
     data: Dataset,
     train: Dataset | None,
     policy: Policy,
@@ -267,10 +277,11 @@ def _report(
     subject: Mapping[str, Any] | None,
 ) -> Report:
     verdict, reasons = _verdict(results, policy)
+    bounds = getattr(target, "bounds", None)
     info: dict[str, Any] = {
         "model": getattr(target, "name", type(target).__name__),
         "capabilities": list(capabilities(target)),
-        "bounds": list(target.bounds) if getattr(target, "bounds", None) else None,
+        "bounds": list(bounds) if bounds else None,
         "data": data.name,
         "n_samples": len(data),
         "n_train": len(train) if train is not None else None,

@@ -15,9 +15,10 @@ from sklearn.metrics import (
     recall_score,
 )
 
+from aiarmor.audit import run_check
 from aiarmor.baseline import PerformanceCheck
 from aiarmor.core.errors import CheckError, ConfigError
-from aiarmor.core.findings import CheckOutcome, Finding, Severity
+from aiarmor.core.findings import CheckOutcome, CheckStatus, Finding, Severity
 from aiarmor.core.registry import Budget, CheckContext, registered
 from aiarmor.data.dataset import Dataset
 from aiarmor.targets import TorchTarget
@@ -288,7 +289,9 @@ def test_not_applicable_without_a_target() -> None:
         seed=0,
         check_id=PerformanceCheck.id,
     )
-    assert PerformanceCheck().applicable(ctx) == "the target does not answer label queries"
+    result = run_check(PerformanceCheck, ctx)  # the orchestrator reads requires
+    assert result.status is CheckStatus.SKIPPED
+    assert result.reason == "the target does not answer label queries"
 
 
 def test_registered_and_discoverable() -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aiarmor import audit
-from aiarmor.core import Budget, CheckContext, CheckStatus
+from aiarmor.core import Budget, CheckContext, CheckStatus, parse_policy
 from aiarmor.data import load_digits_demo
 from aiarmor.poisoning import badnets
 from aiarmor.poisoning.neural_cleanse import NeuralCleanseCheck, anomaly_index, reverse_engineer
@@ -74,7 +74,19 @@ def test_check_skips_without_gradients(digits):
             return super().predict_proba(np.asarray(x).reshape(len(x), -1))
 
     report = audit(Flat(clf), test, checks=["poisoning.neural_cleanse"])
-    assert report.check("poisoning.neural_cleanse").status is CheckStatus.SKIPPED
+    result = report.check("poisoning.neural_cleanse")
+    assert result.status is CheckStatus.SKIPPED and "no gradients" in result.reason
+
+
+def test_check_skips_outside_its_class_range_with_the_numbers(digits):
+    _, test = digits
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    target = TorchTarget(model, n_classes=10, bounds=(0.0, 1.0))
+    policy = parse_policy('[checks."poisoning.neural_cleanse"]\nmax_classes = 5\n')
+    report = audit(target, test, checks=["poisoning.neural_cleanse"], policy=policy)
+    result = report.check("poisoning.neural_cleanse")
+    assert result.status is CheckStatus.SKIPPED
+    assert "max_classes=5" in result.reason and "predicts 10" in result.reason
 
 
 @pytest.mark.slow

@@ -16,10 +16,11 @@ from aiarmor.baseline.calibration import (
     negative_log_likelihood,
     reliability_bins,
 )
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Check, CheckContext, Param, register
-from aiarmor.targets.base import ScoreTarget, Target
+from aiarmor.targets.base import ScoreTarget
 
 _SUM_TOLERANCE = 1e-3
 """How far a row of probabilities may sum from 1 before the output is rejected."""
@@ -79,6 +80,7 @@ class PerformanceCheck(Check):
     """
 
     id = "baseline.performance"
+    requires = (Capability.LABELS,)
     title = "Baseline performance and calibration"
     summary = (
         "Measures accuracy, per-class recall and calibration on held-out data and flags "
@@ -125,9 +127,7 @@ class PerformanceCheck(Check):
     )
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs a target that answers label queries and evaluation data."""
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
+        """Needs evaluation data (label queries are a declared requirement)."""
         if ctx.data is None or len(ctx.data) == 0:
             return "no evaluation data"
         return None

@@ -3,6 +3,7 @@
 This package imports nothing else of aiarmor and no heavy framework.
 """
 
+from aiarmor.core.capability import Capability, DatasetLike, Target
 from aiarmor.core.errors import (
     AiarmorError,
     CheckError,
@@ -41,6 +42,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AiarmorError",
     "Budget",
+    "Capability",
     "Chart",
     "Check",
     "CheckContext",
@@ -50,6 +52,7 @@ __all__ = [
     "CheckStatus",
     "ConfigError",
     "DataError",
+    "DatasetLike",
     "Finding",
     "InputError",
     "ModelLoadError",
@@ -62,6 +65,7 @@ __all__ = [
     "Severity",
     "StandardRef",
     "Suppression",
+    "Target",
     "Threshold",
     "UnsafeModelError",
     "Verdict",

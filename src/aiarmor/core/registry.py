@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from aiarmor.core.capability import Capability, Target, unmet
 from aiarmor.core.errors import ConfigError, RegistryError
 from aiarmor.core.findings import CheckOutcome, Finding, Severity
 from aiarmor.core.standards import validate_refs
@@ -145,17 +146,22 @@ class ProgressFn(Protocol):
 class CheckContext:
     """Everything a check may use. Checks must not read global state.
 
-    ``target`` is a :mod:`aiarmor.targets` target and ``data``/``train`` are
-    :class:`aiarmor.data.Dataset` objects; they are typed loosely here because core imports
-    nothing else of aiarmor.
+    ``target`` is a :mod:`aiarmor.targets` target, seen through the
+    :class:`~aiarmor.core.capability.Target` protocol because core imports nothing else of
+    aiarmor. ``data``/``train`` are :class:`aiarmor.data.Dataset` objects: they satisfy
+    :class:`~aiarmor.core.capability.DatasetLike` (all the orchestrator reads) and stay typed
+    loosely so a check can use the whole dataset (subsets, the raw table, class names). Every
+    capability the check ``requires`` is there when ``run`` is called (the orchestrator skips
+    the check otherwise); narrow the target with ``aiarmor.targets.as_scores`` /
+    ``as_differentiable`` to use it.
     """
 
-    target: Any
+    target: Target
     """The model under test."""
     data: Any
-    """The evaluation (held-out) dataset."""
+    """The evaluation (held-out) dataset (a :class:`~aiarmor.core.capability.DatasetLike`)."""
     train: Any | None
-    """The training dataset, when given."""
+    """The training dataset, when given (a :class:`~aiarmor.core.capability.DatasetLike`)."""
     params: Mapping[str, Any]
     """The check's parameters: declared defaults overlaid with the policy's values."""
     budget: Budget
@@ -196,11 +202,16 @@ class Check:
     """Declared parameters."""
     metrics: ClassVar[tuple[str, ...]] = ()
     """Names of the metrics it reports (a trailing ``*`` marks a family, e.g. ``recall.*``)."""
-    requires: ClassVar[tuple[str, ...]] = ()
-    """Capabilities it needs: ``"scores"``, ``"gradients"``, ``"train"``."""
+    requires: ClassVar[tuple[Capability, ...]] = ()
+    """Capabilities of the target or the data it cannot run without, most basic first. The
+    orchestrator skips the check (naming the first one missing) without building it."""
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """``None`` if the check can run on this context, else the reason to skip it."""
+        """``None`` if the check can run on this context, else the reason to skip it.
+
+        Only for conditions that are not capabilities (a class-count range, enough samples):
+        ``requires`` is checked before this is called.
+        """
         return None
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -247,6 +258,12 @@ class Check:
         return out
 
     @classmethod
+    def skip_reason(cls, available: frozenset[Capability]) -> str | None:
+        """The reason to skip when a required capability is not ``available``, else None."""
+        missing = unmet(cls.requires, available)
+        return missing[0].missing if missing else None
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
         """The discovery form used by ``aiarmor checks --json``."""
         return {
@@ -255,7 +272,7 @@ class Check:
             "summary": cls.summary,
             "description": inspect.cleandoc(cls.__doc__ or ""),
             "standards": list(cls.standards),
-            "requires": list(cls.requires),
+            "requires": [c.value for c in cls.requires],
             "parameters": [p.describe() for p in cls.params],
             "metrics": list(cls.metrics),
         }
@@ -275,6 +292,12 @@ def register(cls: type[Check]) -> type[Check]:
     if not cls.__doc__:
         raise RegistryError(f"check {cls.id} needs a docstring")
     validate_refs(cls.standards)
+    wrong = [c for c in cls.requires if not isinstance(c, Capability)]
+    if wrong:
+        raise RegistryError(
+            f"check {cls.id}: requires must list Capability members, got {wrong!r} "
+            f"(known: {', '.join(c.value for c in Capability)})"
+        )
     if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
         raise RegistryError(f"check id {cls.id!r} is already registered")
     _REGISTRY[cls.id] = cls

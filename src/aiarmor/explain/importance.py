@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.explain.attribution import (
@@ -17,7 +18,7 @@ from aiarmor.explain.attribution import (
     gradient_importance,
     permutation_scores,
 )
-from aiarmor.targets.base import DifferentiableTarget, ScoreTarget, Target
+from aiarmor.targets.base import DifferentiableTarget, ScoreTarget
 
 _SAMPLES = {Budget.QUICK: 500, Budget.STANDARD: 2000, Budget.THOROUGH: 5000}
 """Held-out samples the global importance is measured on, per budget."""
@@ -88,6 +89,7 @@ class ImportanceCheck(Check):
     """
 
     id = "explain.importance"
+    requires = (Capability.LABELS,)
     title = "Feature importance and explanations"
     summary = "Which features drive the model's decisions, globally and for single decisions."
     standards = ("NIST-AI-RMF:MEASURE", "NIST-AI-RMF:MEASURE-2.5")
@@ -100,12 +102,6 @@ class ImportanceCheck(Check):
         Param("ig_steps", int, 32, "Integration steps of integrated gradients.", min=2),
     )  # fmt: skip
     metrics = ("importance.*", "top_feature_share", "n_features", "n_samples", "n_explained")
-
-    def applicable(self, ctx: CheckContext) -> str | None:
-        """Any target that answers label queries."""
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
-        return None
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Global importance on a held-out sample, then local explanations of its extremes."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
@@ -19,7 +20,6 @@ from aiarmor.fairness.metrics import (
     binarize,
     group_values,
 )
-from aiarmor.targets.base import Target
 
 _BOOT = {Budget.QUICK: 200, Budget.STANDARD: 1000, Budget.THOROUGH: 5000}
 """Bootstrap resamples per budget (cheap: resamples are multinomial cell counts)."""
@@ -105,6 +105,7 @@ class GroupMetricsCheck(Check):
     """
 
     id = "fairness.group_metrics"
+    requires = (Capability.SENSITIVE, Capability.LABELS)
     title = "Group fairness metrics"
     summary = "Selection and error rates that differ between (intersectional) groups."
     standards = ("OWASP-ML:ML08", "NIST-AI-RMF:MEASURE-2.11", "NIST-AI-RMF:MANAGE")
@@ -142,14 +143,8 @@ class GroupMetricsCheck(Check):
     )
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs sensitive attributes, a known favourable class and a target that predicts."""
-        if not ctx.data.sensitive:
-            return (
-                "the data has no sensitive attributes (give --sensitive COL for a table, or "
-                "sensitive_<name> arrays in an .npz file)"
-            )
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
+        """Needs a known favourable class (sensitive attributes and label queries are declared
+        requirements)."""
         if positive_class(ctx.params, ctx.data) is None:
             return (
                 f"{ctx.data.n_classes} classes: set positive_class (the favourable outcome) "

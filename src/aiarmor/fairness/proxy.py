@@ -17,11 +17,11 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.explain.attribution import feature_names, permutation_scores
 from aiarmor.fairness.group_metrics import chosen_attributes, predict_labels
-from aiarmor.targets.base import Target
 
 _SAMPLES = {Budget.QUICK: 1000, Budget.STANDARD: 5000, Budget.THOROUGH: 20_000}
 """Held-out records used, per budget."""
@@ -132,6 +132,7 @@ class ProxyCheck(Check):
     """
 
     id = "fairness.proxy"
+    requires = (Capability.SENSITIVE, Capability.TABULAR, Capability.LABELS)
     title = "Proxy discrimination"
     summary = "Features that stand in for a sensitive attribute and that the model relies on."
     standards = ("NIST-AI-RMF:MEASURE-2.11", "NIST-AI-RMF:MANAGE")
@@ -152,19 +153,6 @@ class ProxyCheck(Check):
     metrics = (
         "association.*", "reliance.*", "max_association.*", "probe_auc.*", "n_proxies.*",
     )  # fmt: skip
-
-    def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs sensitive attributes, tabular features and a target that predicts."""
-        if not ctx.data.sensitive:
-            return (
-                "the data has no sensitive attributes (give --sensitive COL for a table, or "
-                "sensitive_<name> arrays in an .npz file)"
-            )
-        if len(ctx.data.sample_shape) != 1:
-            return "proxy detection needs tabular features (one value per feature per sample)"
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
-        return None
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Measure reliance once, then association and proxies per attribute."""

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
-from aiarmor.targets.base import DifferentiableTarget
 
 _WORK = {Budget.QUICK: (60, 64), Budget.STANDARD: (120, 128), Budget.THOROUGH: (300, 256)}
 """(optimization steps, clean samples) per budget."""
@@ -121,7 +121,7 @@ class NeuralCleanseCheck(Check):
     summary = "A class that a small reverse-engineered trigger forces: a planted backdoor."
     standards = ("ATLAS:AML.T0018", "ATLAS:AML.T0020", "OWASP-ML:ML10", "OWASP-ML:ML02",
                  "NIST-AI-RMF:MEASURE-2.7")  # fmt: skip
-    requires = ("gradients",)
+    requires = (Capability.GRADIENTS,)
     params = (
         Param("max_anomaly_index", float, 2.0, "Anomaly index above which a class is flagged.",
               min=0.0),
@@ -146,11 +146,13 @@ class NeuralCleanseCheck(Check):
     )
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs gradients, at least 3 classes (MAD needs a population) and a class cap."""
-        if not isinstance(ctx.target, DifferentiableTarget):
-            return "Neural Cleanse needs a differentiable (PyTorch) target"
-        if not 3 <= ctx.target.n_classes <= ctx.params["max_classes"]:
-            return "Neural Cleanse needs between 3 and max_classes classes"
+        """At least 3 classes (MAD needs a population) and at most ``max_classes`` (gradients
+        are a declared requirement)."""
+        n, cap = ctx.target.n_classes, ctx.params["max_classes"]
+        if not 3 <= n <= cap:
+            return (f"Neural Cleanse needs between 3 and max_classes={cap} classes (the median "
+                    f"deviation needs a population; each class costs one trigger search), "
+                    f"the target predicts {n}")  # fmt: skip
         return None
 
     def run(self, ctx: CheckContext) -> CheckOutcome:

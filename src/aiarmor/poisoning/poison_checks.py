@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.poisoning._perclass import MIN_CLASS_SIZE, ClassAnalysis
@@ -47,7 +48,7 @@ class _PoisonCheck(Check, ABC):
 
     method: ClassVar[str]
     separation_name: ClassVar[str]
-    requires = ("gradients", "train")
+    requires = (Capability.TRAIN, Capability.REPRESENTATIONS)
     metrics = _METRICS
     standards = _STANDARDS
 
@@ -56,11 +57,10 @@ class _PoisonCheck(Check, ABC):
         """The configured detector."""
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs the training data and a PyTorch model (its penultimate layer)."""
-        if ctx.train is None:
-            return "poison detection inspects the training data; pass it (--train)"
-        if not hasattr(ctx.target, "module"):
-            return "poison detection needs a PyTorch model to read representations from"
+        """Needs a class of at least ``MIN_CLASS_SIZE`` training samples (the training data and
+        the model's penultimate representations are declared requirements)."""
+        if ctx.train is None:  # guaranteed by requires; keeps the type checker honest
+            return Capability.TRAIN.missing
         if np.bincount(ctx.train.y).max() < MIN_CLASS_SIZE:
             return f"poison detection needs a class with at least {MIN_CLASS_SIZE} samples"
         return None

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
@@ -91,6 +92,7 @@ class ExtractionCheck(Check):
     """
 
     id = "privacy.extraction"
+    requires = (Capability.LABELS,)
     title = "Model extraction risk"
     summary = "How many queries an attacker needs to train a high-fidelity copy of the model."
     standards = ("ATLAS:AML.T0024.002", "ATLAS:AML.T0005", "OWASP-ML:ML05",
@@ -113,9 +115,8 @@ class ExtractionCheck(Check):
     metrics = ("fidelity.*", "surrogate_accuracy.*", "target_accuracy", "queries")
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Any queryable target; scores make the stronger (distillation) attack possible."""
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
+        """Enough evaluation data (any queryable target; scores make the stronger,
+        distillation attack possible)."""
         if len(ctx.data) < 20:
             return "too little evaluation data to measure fidelity (need >= 20 samples)"
         return None

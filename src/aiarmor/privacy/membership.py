@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.privacy.metrics import MembershipMetrics, membership_metrics
 from aiarmor.privacy.recipes import recipe_for
 from aiarmor.privacy.reference_attacks import MembershipAttackResult, membership_inference
-from aiarmor.targets.base import ScoreTarget, Target
+from aiarmor.targets.base import ScoreTarget
 
 _PAIRS = {Budget.QUICK: 500, Budget.STANDARD: 2000, Budget.THOROUGH: 10_000}
 """Members (and as many non-members) sampled per budget."""
@@ -74,7 +75,7 @@ class MembershipCheck(Check):
     title = "Membership inference"
     summary = "Whether the model's answers reveal which records were in its training set."
     standards = ("ATLAS:AML.T0024.000", "OWASP-ML:ML04", "NIST-AI-RMF:MEASURE-2.10")
-    requires = ("train",)
+    requires = (Capability.TRAIN, Capability.LABELS)
     params = (
         Param(
             "max_auc",
@@ -126,18 +127,10 @@ class MembershipCheck(Check):
         "generalization_gap", "reference_models", "rmia.*", "lira_offline.*", "lira_online.*",
     )  # fmt: skip
 
-    def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs training data (the members) and a target that answers queries."""
-        if ctx.train is None:
-            return "no training data given (--train): members are needed to measure leakage"
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
-        return None
-
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Sample balanced members and non-members, score them, measure separability."""
         rng, train = ctx.rng(), ctx.train
-        if train is None:  # applicable() guarantees it; keeps the type checker honest
+        if train is None:  # requires guarantees it; keeps the type checker honest
             raise CheckError("no training data")
         n = min(len(train), len(ctx.data), _PAIRS[ctx.budget])
         member_rows = np.sort(rng.choice(len(train), n, replace=False))

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.robustness.probes import (
@@ -19,7 +20,7 @@ from aiarmor.robustness.probes import (
     build_probes,
     run_probe,
 )
-from aiarmor.targets.base import ScoreTarget, Target
+from aiarmor.targets.base import ScoreTarget
 
 __all__ = [
     "InputValidationCheck",
@@ -178,6 +179,7 @@ class InputValidationCheck(Check):
     """
 
     id = "robustness.input_validation"
+    requires = (Capability.LABELS,)
     title = "Input validation"
     summary = (
         "Probes the model with NaN, infinite, huge, out-of-bounds, noisy, mistyped, empty and "
@@ -211,9 +213,7 @@ class InputValidationCheck(Check):
     )
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """Needs a target that answers label queries and evaluation data to build probes."""
-        if not isinstance(ctx.target, Target):
-            return "the target does not answer label queries"
+        """Needs evaluation data to build probes (label queries are a declared requirement)."""
         if ctx.data is None or len(ctx.data) == 0:
             return "no evaluation data to build probes from"
         return None

@@ -1,14 +1,18 @@
 """The model under test, seen through capabilities.
 
 Every target answers label queries and counts them (black-box access, as a remote endpoint
-gives). Richer access is a further protocol a target may also satisfy:
+gives): :class:`Target`, defined in :mod:`aiarmor.core.capability` so the orchestrator can type
+it. Richer access is a further protocol a target may also satisfy:
 
 * :class:`ScoreTarget` - returns class probabilities (score-based black-box attacks, calibration);
 * :class:`DifferentiableTarget` - a PyTorch module whose logits can be differentiated with
-  respect to the input (white-box attacks).
+  respect to the input (white-box attacks) and whose layers can be read (representations).
 
-Checks ask for a capability with ``isinstance(target, ScoreTarget)`` and skip, with a reason,
-when the target lacks it.
+:func:`target_capabilities` maps a target to the :class:`~aiarmor.core.capability.Capability`
+members it offers. A check declares what it needs in ``Check.requires`` and the orchestrator
+skips it, with a reason, when the target lacks it; inside ``run`` the check narrows the target
+with :func:`as_scores` / :func:`as_differentiable`. An attack declares ``Attack.needs`` and
+:func:`~aiarmor.robustness.attacks.base.run_attack` refuses a target without it.
 
 Inputs at this boundary are NumPy arrays in the data's natural range, one sample per row of
 the first axis; adapters cast numeric input to the model's dtype and otherwise pass it through
@@ -21,26 +25,22 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from aiarmor.core.capability import Capability, Target
+from aiarmor.core.errors import CheckError
+
 if TYPE_CHECKING:
     import torch
 
-
-@runtime_checkable
-class Target(Protocol):
-    """Label-only, query-counted access to a classifier."""
-
-    name: str
-    """A human name for the model (shown in reports)."""
-    n_classes: int
-    """Number of classes it predicts."""
-    bounds: tuple[float, float] | None
-    """The valid input domain (``--bounds``), or None when unknown."""
-    queries: int
-    """Samples sent to the model so far (each row of a batch counts once)."""
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted labels, shape ``(n,)``, dtype int64."""
-        ...
+__all__ = [
+    "ACCESS_LEVELS",
+    "DifferentiableTarget",
+    "ScoreTarget",
+    "Target",
+    "as_differentiable",
+    "as_scores",
+    "capabilities",
+    "target_capabilities",
+]
 
 
 @runtime_checkable
@@ -64,13 +64,38 @@ class DifferentiableTarget(ScoreTarget, Protocol):
         ...
 
 
-def capabilities(target: object) -> tuple[str, ...]:
-    """The capability names a target has: ``labels``, ``scores``, ``gradients``."""
-    caps = []
+ACCESS_LEVELS = (Capability.LABELS, Capability.SCORES, Capability.GRADIENTS)
+"""The three levels of access to a model, from black-box to white-box (what reports list)."""
+
+
+def target_capabilities(target: object) -> frozenset[Capability]:
+    """The target capabilities ``target`` offers (labels, scores, gradients, representations)."""
+    caps = set()
     if isinstance(target, Target):
-        caps.append("labels")
+        caps.add(Capability.LABELS)
     if isinstance(target, ScoreTarget):
-        caps.append("scores")
+        caps.add(Capability.SCORES)
     if isinstance(target, DifferentiableTarget):
-        caps.append("gradients")
-    return tuple(caps)
+        caps |= {Capability.GRADIENTS, Capability.REPRESENTATIONS}
+    return frozenset(caps)
+
+
+def capabilities(target: object) -> tuple[str, ...]:
+    """The access levels a target has, as reports list them: ``labels``, ``scores``,
+    ``gradients`` (the names of :data:`ACCESS_LEVELS` it offers, in that order)."""
+    caps = target_capabilities(target)
+    return tuple(c.value for c in ACCESS_LEVELS if c in caps)
+
+
+def as_scores(target: object) -> ScoreTarget:
+    """``target`` as a :class:`ScoreTarget` (CheckError when it returns no scores)."""
+    if not isinstance(target, ScoreTarget):
+        raise CheckError(Capability.SCORES.missing)
+    return target
+
+
+def as_differentiable(target: object) -> DifferentiableTarget:
+    """``target`` as a :class:`DifferentiableTarget` (CheckError when it has no gradients)."""
+    if not isinstance(target, DifferentiableTarget):
+        raise CheckError(Capability.GRADIENTS.missing)
+    return target
