@@ -7,12 +7,7 @@ import pytest
 import torch
 
 from aiarmor.core.errors import ConfigError
-from aiarmor.robustness.evaluation import (
-    attack_label,
-    ensemble,
-    evaluate_robustness,
-    wilson_interval,
-)
+from aiarmor.robustness.evaluation import ensemble, evaluate_robustness, wilson_interval
 from aiarmor.targets import SklearnTarget, TorchTarget
 
 
@@ -99,11 +94,12 @@ def test_stronger_budget_is_at_least_as_strong_and_deterministic(four_classes):
 def test_budgets_and_labels(four_classes):
     model, _, _ = four_classes
     target = _target(model)
-    assert [attack_label(a) for a in ensemble(target, "quick")] == ["APGD-CE"]
-    assert [attack_label(a) for a in ensemble(target, "standard")] == ["APGD-CE", "APGD-T"]
-    thorough = [attack_label(a) for a in ensemble(target, "thorough")]
-    assert thorough[:3] == ["APGD-CE", "APGD-T", "APGD-DLR"]
-    assert "eot_samples=7" in repr(ensemble(target, "standard", eot_samples=7)[0])
+    assert [a.name for a in ensemble(target, "quick")] == ["APGD-CE"]
+    assert [a.name for a in ensemble(target, "standard")] == ["APGD-CE", "APGD-T"]
+    thorough = ensemble(target, "thorough")
+    assert [a.name for a in thorough] == ["APGD-CE", "APGD-T", "APGD-DLR", "Square"]
+    assert "n_targets=3" in repr(thorough[1].attack)  # capped at the 4 classes minus one
+    assert "eot_samples=7" in repr(ensemble(target, "standard", eot_samples=7)[0].attack)
     with pytest.raises(ConfigError, match="budget"):
         ensemble(target, "fast")
 
@@ -151,7 +147,7 @@ def test_black_box_targets():
     y = (x[:, 0] > 0.5).astype(np.int64)
     target = SklearnTarget(LogisticRegression().fit(x, y))
     ev = evaluate_robustness(target, x, y, norm="linf", epsilons=[0.05, 0.3], budget="quick")
-    assert [attack_label(a) for a in ev.attacks] == ["Square"]
+    assert ev.attack_names == ("Square",) and ev.attacks[0].startswith("Square(")
     assert ev.points[1].accuracy <= ev.points[0].accuracy <= ev.clean_accuracy
     assert bool(torch.isnan(ev.min_norms[ev.clean_correct]).all())  # no FMN without gradients
 

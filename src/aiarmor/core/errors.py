@@ -11,7 +11,7 @@ code 2 ("the tool could not do its job")::
     │   │   └── UnsafeModelError  loading would deserialize untrusted data (pickle, ...)
     │   └── ConfigError           a bad option or argument
     │       └── PolicyError       a policy file is unreadable or invalid
-    ├── RegistryError             a check id is unknown or registered twice
+    ├── RegistryError             a check id or attack name is unknown or registered twice
     └── CheckError                a check could not finish (becomes an ``error`` status)
 """
 
@@ -47,7 +47,7 @@ class PolicyError(ConfigError):
 
 
 class RegistryError(AiarmorError):
-    """A check id is unknown, or two checks claim the same id."""
+    """A check id or attack name is unknown, or two checks (attacks) claim the same one."""
 
 
 class CheckError(AiarmorError):

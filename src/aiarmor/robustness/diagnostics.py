@@ -42,11 +42,8 @@ from aiarmor.robustness.attacks.base import run_attack
 from aiarmor.robustness.attacks.eot import loss_and_grad, margin
 from aiarmor.robustness.attacks.fmn import widest_threat
 from aiarmor.robustness.attacks.pgd import PGD, fgsm
-from aiarmor.robustness.evaluation import (
-    RobustnessEvaluation,
-    black_box_attack,
-    wilson_interval,
-)
+from aiarmor.robustness.budgets import evasion_budget
+from aiarmor.robustness.evaluation import RobustnessEvaluation, wilson_interval
 from aiarmor.robustness.threat import ThreatModel
 from aiarmor.targets.base import DifferentiableTarget
 
@@ -56,7 +53,6 @@ UNBOUNDED_ACCURACY = 0.10
 """``unbounded_attack`` fires above this accuracy."""
 EXTRA_POINTS = (2, 0.01)
 """``single_step``/``black_box`` fire from this many extra points and fraction of samples."""
-_SQUARE_QUERIES = {"quick": 200, "standard": 1000, "thorough": 5000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +199,8 @@ def _single_step(target: Any, x: torch.Tensor, y: torch.Tensor, ev: RobustnessEv
 
 def _black_box(target: Any, x: torch.Tensor, y: torch.Tensor, ev: RobustnessEvaluation,
                seed: int, max_points: int) -> Diagnostic:  # fmt: skip
-    attack = black_box_attack("square", _SQUARE_QUERIES.get(ev.budget, 1000))
-    if attack is None:
-        return Diagnostic("black_box", False, False, math.nan, "Square is not available.")
+    probe = evasion_budget(ev.budget).black_box_probe
+    attack = probe.build(int(target.n_classes))
     if not ev.points:
         return Diagnostic("black_box", False, False, math.nan, "No epsilon was evaluated.")
     point = ev.points[-1]
@@ -217,7 +212,7 @@ def _black_box(target: Any, x: torch.Tensor, y: torch.Tensor, ev: RobustnessEval
     bound = (point.n_robust - extra) / ev.n
     return Diagnostic(
         "black_box", True, _enough(extra, ev.n), float(extra),
-        f"Square (no gradients, {attack!r}) fooled {extra} of {len(idx)} points that the "
+        f"{probe.attack} (no gradients, {attack!r}) fooled {extra} of {len(idx)} points that the "
         f"white-box ensemble left robust at epsilon {point.epsilon:g}: robust accuracy there "
         f"is at most {bound:.1%} (white-box: {point.accuracy:.1%}).",
         {"epsilon": point.epsilon, "attacked": len(idx), "extra": extra,

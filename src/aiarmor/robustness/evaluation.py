@@ -10,7 +10,9 @@ failed, and attacks only get stronger with epsilon). So every robust point pays 
 ensemble once, at the largest epsilon where it is robust, instead of once per epsilon, and the
 curve is monotone by construction.
 
-Ensembles by budget (white-box, PyTorch targets):
+Ensembles by budget (white-box, PyTorch targets; the attacks, their order and settings are
+data, :data:`~aiarmor.robustness.budgets.EVASION_BUDGETS`, drawn by name from the attack
+registry):
 
 * ``quick``: APGD-CE with 25 iterations.
 * ``standard``: APGD-CE (100 iterations), then APGD-T (targeted DLR, 100 iterations) towards
@@ -19,12 +21,12 @@ Ensembles by budget (white-box, PyTorch targets):
   FAB-T, Square 5000) while reaching its robust accuracy on models without masked gradients
   (``bench/bench_evasion.py`` measures both).
 * ``thorough``: APGD-CE with 3 restarts, APGD-T towards up to 9 classes, APGD-DLR, the
-  minimum-norm attack (FMN) on every point, and Square (5,000 queries) when available.
+  minimum-norm attack (FMN) on every point, and Square (5,000 queries).
 
 A target without gradients but with scores is attacked with Square (Andriushchenko et al.,
-ECCV 2020), a label-only one with HopSkipJump (Chen et al., S&P 2020), when those attacks are
-installed. A randomized model (its outputs differ on repeated queries) is attacked with
-Expectation over Transformation: every gradient is averaged over ``eot_samples`` draws.
+ECCV 2020), a label-only one with HopSkipJump (Chen et al., S&P 2020). A randomized model
+(its outputs differ on repeated queries) is attacked with Expectation over Transformation:
+every gradient is averaged over ``eot_samples`` draws.
 
 The minimal perturbations come from FMN (Pintor et al., NeurIPS 2021) on a sample of the
 clean-correct points (all of them at ``thorough``); every adversarial point it finds within an
@@ -36,8 +38,6 @@ Robust accuracy carries a 95% Wilson score interval (Wilson, JASA 1927).
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,25 +46,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from aiarmor.core.capability import Target
 from aiarmor.core.errors import ConfigError
-from aiarmor.robustness.attacks.apgd import APGD
 from aiarmor.robustness.attacks.base import Attack, predict_labels, run_attack
 from aiarmor.robustness.attacks.eot import is_randomized
-from aiarmor.robustness.attacks.fmn import FMN, minimal_perturbations
+from aiarmor.robustness.attacks.fmn import minimal_perturbations
+from aiarmor.robustness.budgets import EVASION_BUDGETS, EvasionBudget, evasion_budget
 from aiarmor.robustness.threat import Norm, ThreatModel
-from aiarmor.targets.base import DifferentiableTarget, ScoreTarget
+from aiarmor.targets.base import target_capabilities
 
-BUDGETS = ("quick", "standard", "thorough")
+BUDGETS = tuple(b.value for b in EVASION_BUDGETS)
 """The budget names :func:`evaluate_robustness` accepts."""
-
-_EOT = {"quick": 5, "standard": 10, "thorough": 20}
-"""Gradient samples per step on a randomized model."""
-_FMN = {"quick": (50, 40), "standard": (100, 100), "thorough": (None, 200)}
-"""(clean-correct points FMN runs on (None: all), FMN steps) per budget."""
-_SQUARE_QUERIES = {"quick": 300, "standard": 1000, "thorough": 5000}
-"""Square's query budget per point and epsilon (black-box targets, and ``thorough``)."""
-_HSJ_QUERIES = {"quick": 1000, "standard": 2500, "thorough": 10000}
-"""HopSkipJump's query budget per point and epsilon (label-only targets)."""
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, message)``."""
@@ -121,6 +113,8 @@ class RobustnessEvaluation:
     already, inf when none was found, NaN where FMN did not run."""
     attacks: tuple[str, ...]
     """``repr`` of every attack of the ensemble, in order."""
+    attack_names: tuple[str, ...]
+    """The registered name of every attack of the ensemble, in order."""
     eot_samples: int
     """Gradient samples per step (1 unless the model is randomized)."""
     randomized: bool
@@ -161,8 +155,18 @@ class RobustnessEvaluation:
         return float(m.median()) if len(m) else math.nan
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedAttack:
+    """An attack of the ensemble with the registered name reports show for it."""
+
+    name: str
+    """The registered name (``APGD-CE``, ``Square``...)."""
+    attack: Attack[Any]
+    """The configured attack."""
+
+
 def evaluate_robustness(
-    target: Any,
+    target: Target,
     x: torch.Tensor | np.ndarray,
     y: torch.Tensor | np.ndarray,
     *,
@@ -185,13 +189,14 @@ def evaluate_robustness(
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     grid = _grid(epsilons)
     budget = _budget(budget)
+    plan = evasion_budget(budget)
     norm, bounds = Norm(norm), _bounds(bounds, target, x)
     q0 = int(getattr(target, "queries", 0))
     randomized = is_randomized(target, x[: min(len(x), 32)])
-    eot = eot_samples or (_EOT[budget] if randomized else 1)
+    eot = eot_samples or (plan.eot_samples if randomized else 1)
     attacks = ensemble(target, budget, eot)
     clean = predict_labels(target, x) == y
-    min_norms = _min_norms(target, x, y, clean, norm, bounds, budget, eot, seed, min_norm_samples)
+    min_norms = _min_norms(target, x, y, clean, norm, bounds, plan, eot, seed, min_norm_samples)
     robust_above, points = torch.zeros_like(clean), []
     for i, eps in enumerate(reversed(grid)):
         alive = clean & ~robust_above  # robust at a larger epsilon: robust here too
@@ -201,7 +206,7 @@ def evaluate_robustness(
         extra = robust & (min_norms <= eps)  # FMN's adversarial points inside this ball
         if bool(extra.any()):
             robust &= ~extra
-            fooled_by["FMN"] = int(extra.sum())
+            fooled_by[plan.min_norm.attack] = int(extra.sum())
         points.append(EpsilonResult(eps, robust, fooled_by))
         robust_above = robust
         if progress is not None:
@@ -213,46 +218,25 @@ def evaluate_robustness(
         clean_correct=clean,
         points=tuple(reversed(points)),
         min_norms=min_norms,
-        attacks=tuple(repr(a) for a in attacks),
+        attacks=tuple(repr(a.attack) for a in attacks),
+        attack_names=tuple(a.name for a in attacks),
         eot_samples=eot,
         randomized=randomized,
         queries=int(getattr(target, "queries", 0)) - q0,
     )
 
 
-def ensemble(target: Any, budget: str, eot_samples: int = 1) -> tuple[Attack, ...]:
-    """The attacks :func:`evaluate_robustness` runs on ``target`` at ``budget``, in order.
+def ensemble(target: Target, budget: str, eot_samples: int = 1) -> tuple[PlannedAttack, ...]:
+    """The attacks :func:`evaluate_robustness` runs on ``target`` at ``budget``, in order
+    (the budget's ensemble for the richest access the target offers).
 
-    ConfigError when the target offers neither gradients nor an installed black-box attack.
+    ConfigError when no ensemble of the budget fits the target's capabilities.
     """
-    budget = _budget(budget)
-    if isinstance(target, DifferentiableTarget):
-        attacks = _white_box(budget, int(target.n_classes))
-        square = black_box_attack("square", _SQUARE_QUERIES[budget])
-        if budget == "thorough" and square is not None:
-            attacks = (*attacks, square)
-        return tuple(_with_eot(a, eot_samples) for a in attacks)
-    kind = "square" if isinstance(target, ScoreTarget) else "hopskipjump"
-    attack = black_box_attack(kind, (_SQUARE_QUERIES if kind == "square" else _HSJ_QUERIES)[budget])
-    if attack is None:
-        raise ConfigError(
-            f"the target has no gradients and the {kind} attack is not available "
-            f"(aiarmor.robustness.attacks.{kind})"
-        )
-    return (attack,)
-
-
-def black_box_attack(kind: str, queries: int) -> Attack | None:
-    """Square (score-based) or HopSkipJump (label-only) when their module is installed."""
-    try:
-        module = importlib.import_module(f"aiarmor.robustness.attacks.{kind}")
-    except ImportError:
-        return None
-    if kind == "square":
-        attack: Attack = module.Square(n_queries=queries)
-    else:
-        attack = module.HopSkipJump(max_queries=queries)
-    return attack
+    steps = evasion_budget(_budget(budget)).ensemble_for(target_capabilities(target))
+    if not steps:
+        raise ConfigError(f"no attack of the {budget} budget can attack this target")
+    n_classes = int(target.n_classes)
+    return tuple(PlannedAttack(s.attack, s.build(n_classes, eot_samples)) for s in steps)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -265,64 +249,35 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def attack_label(attack: Attack | str) -> str:
-    """A short name for reports: ``APGD-CE``, ``APGD-T``, ``PGD``, ``FMN``, ``Square``..."""
-    text = attack if isinstance(attack, str) else repr(attack)
-    name = text.split("(", 1)[0]
-    if name != "APGD":
-        return name
-    if "targeted=True" in text:
-        return "APGD-T"
-    return "APGD-DLR" if "loss='dlr'" in text else "APGD-CE"
-
-
-def _white_box(budget: str, n_classes: int) -> tuple[Attack, ...]:
-    if budget == "quick":
-        return (APGD(loss="ce", steps=25),)
-    if budget == "standard":
-        return (APGD(loss="ce", steps=100), APGD(loss="dlr", targeted=True, n_targets=3))
-    return (
-        APGD(loss="ce", steps=100, restarts=3),
-        APGD(loss="dlr", targeted=True, n_targets=min(9, max(n_classes - 1, 1))),
-        APGD(loss="dlr", steps=100),
-    )
-
-
-def _with_eot(attack: Attack, samples: int) -> Attack:
-    if samples > 1 and "eot_samples" in getattr(attack, "__dataclass_fields__", {}):
-        return dataclasses.replace(attack, eot_samples=samples)  # type: ignore[type-var]
-    return attack
-
-
-def _attack_all(attacks: tuple[Attack, ...], target: Any, x: torch.Tensor, y: torch.Tensor,
-                alive: torch.Tensor, threat: ThreatModel, seed: int) -> dict[str, int]:  # fmt: skip
+def _attack_all(attacks: tuple[PlannedAttack, ...], target: Target, x: torch.Tensor,
+                y: torch.Tensor, alive: torch.Tensor, threat: ThreatModel,
+                seed: int) -> dict[str, int]:  # fmt: skip
     """Run the ensemble on the ``alive`` samples (updated in place); who fooled how many."""
     fooled_by: dict[str, int] = {}
-    for j, attack in enumerate(attacks):
+    for j, planned in enumerate(attacks):
         idx = alive.nonzero().flatten()
         if len(idx) == 0:
             break
-        res = run_attack(attack, target, x[idx], y[idx], threat, seed=seed + j)
+        res = run_attack(planned.attack, target, x[idx], y[idx], threat, seed=seed + j)
         alive[idx] = res.robust
-        label = attack_label(attack)
-        fooled_by[label] = fooled_by.get(label, 0) + int((~res.robust).sum())
+        fooled_by[planned.name] = fooled_by.get(planned.name, 0) + int((~res.robust).sum())
     return fooled_by
 
 
-def _min_norms(target: Any, x: torch.Tensor, y: torch.Tensor, clean: torch.Tensor, norm: Norm,
-               bounds: tuple[float, float], budget: str, eot: int, seed: int,
-               override: int | None) -> torch.Tensor:  # fmt: skip
-    """FMN's minimal norms on a seeded sample of the clean-correct points (NaN elsewhere)."""
+def _min_norms(target: Target, x: torch.Tensor, y: torch.Tensor, clean: torch.Tensor,
+               norm: Norm, bounds: tuple[float, float], plan: EvasionBudget, eot: int,
+               seed: int, override: int | None) -> torch.Tensor:  # fmt: skip
+    """The minimum-norm attack's minimal norms on a seeded sample of the clean-correct points
+    (NaN elsewhere)."""
     out = torch.where(clean, math.nan, 0.0)
-    limit, steps = _FMN[budget]
-    limit = override if override is not None else limit
-    if not isinstance(target, DifferentiableTarget) or limit == 0 or not bool(clean.any()):
+    limit = override if override is not None else plan.min_norm_points
+    attack = plan.min_norm.build(int(target.n_classes), eot)
+    if not attack.supports(target) or limit == 0 or not bool(clean.any()):
         return out
     idx = clean.nonzero().flatten()
     if limit is not None and len(idx) > limit:
         order = torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))
         idx = idx[order[:limit]].sort().values
-    attack = FMN(steps=steps, eot_samples=eot)
     norms, _ = minimal_perturbations(target, x[idx], y[idx], norm=norm, bounds=bounds,
                                      attack=attack, seed=seed)  # fmt: skip
     out[idx] = norms
@@ -344,7 +299,7 @@ def _budget(budget: str) -> str:
 
 
 def _bounds(
-    bounds: tuple[float, float] | None, target: Any, x: torch.Tensor
+    bounds: tuple[float, float] | None, target: Target, x: torch.Tensor
 ) -> tuple[float, float]:
     if bounds is None:
         bounds = getattr(target, "bounds", None)

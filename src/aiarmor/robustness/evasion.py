@@ -9,17 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
+from aiarmor.robustness.budgets import evasion_budget
 from aiarmor.robustness.diagnostics import Diagnostic, MaskingDiagnostics, diagnose_masking
-from aiarmor.robustness.evaluation import (
-    RobustnessEvaluation,
-    black_box_attack,
-    evaluate_robustness,
-)
+from aiarmor.robustness.evaluation import RobustnessEvaluation, evaluate_robustness
 from aiarmor.robustness.threat import Norm
-from aiarmor.targets.base import DifferentiableTarget, ScoreTarget
+from aiarmor.targets.base import target_capabilities
 
 _SAMPLES = {Budget.QUICK: 200, Budget.STANDARD: 500, Budget.THOROUGH: 2000}
 """Default number of evaluated samples per budget."""
@@ -82,6 +80,7 @@ class EvasionCheck(Check):
     title = "Evasion robustness"
     summary = "Robust accuracy under bounded adversarial attacks, and gradient-masking signs."
     standards = ("ATLAS:AML.T0043", "ATLAS:AML.T0015", "OWASP-ML:ML01", "NIST-AI-RMF:MEASURE-2.7")
+    requires = (Capability.LABELS,)
     params = (
         Param("norm", str, "linf", "linf or l2.", choices=("linf", "l2")),
         Param("epsilons", list, None,
@@ -107,20 +106,15 @@ class EvasionCheck(Check):
     )  # fmt: skip
 
     def applicable(self, ctx: CheckContext) -> str | None:
-        """White-box needs gradients; otherwise Square (scores) or HopSkipJump (labels)."""
+        """One epsilon must fit every feature, and the budget must have an ensemble for the
+        target's access (gradients: APGD; scores: Square; labels: HopSkipJump)."""
         if str(ctx.params["norm"]).lower() not in ("linf", "l2"):
             raise CheckError(f"norm must be linf or l2, got {ctx.params['norm']!r}")
         mixed = _mixed_scales(ctx.target, ctx.data.x, ctx.params["epsilons"])
         if mixed is not None:
             return mixed
-        if isinstance(ctx.target, DifferentiableTarget):
-            return None
-        if isinstance(ctx.target, ScoreTarget):
-            if black_box_attack("square", 1) is None:
-                return "the target has no gradients and the Square attack is not available"
-            return None
-        if black_box_attack("hopskipjump", 1) is None:
-            return "label-only target: needs scores or gradients (HopSkipJump is not available)"
+        if not evasion_budget(ctx.budget).ensemble_for(target_capabilities(ctx.target)):
+            return f"the {ctx.budget.value} budget has no attack for this target's access"
         return None
 
     def run(self, ctx: CheckContext) -> CheckOutcome:

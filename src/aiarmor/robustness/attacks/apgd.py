@@ -31,15 +31,17 @@ from typing import Any, ClassVar
 
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.robustness.attacks.base import Attack
 from aiarmor.robustness.attacks.eot import get_loss, logits_only, loss_and_grad
 from aiarmor.robustness.attacks.pgd import per_sample, unit_direction
 from aiarmor.robustness.threat import Norm, ThreatModel
+from aiarmor.targets.base import DifferentiableTarget
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class APGD(Attack):
+class APGD(Attack[DifferentiableTarget]):
     """Auto-PGD (Linf or L2) on the ``"ce"`` or ``"dlr"`` loss, untargeted or targeted.
 
     Hyperparameters (keyword-only):
@@ -62,7 +64,7 @@ class APGD(Attack):
     rho: float = 0.75
     momentum: float = 0.75
     eot_samples: int = 1
-    needs: ClassVar[str] = "gradients"
+    needs: ClassVar[Capability] = Capability.GRADIENTS
 
     def __post_init__(self) -> None:
         if min(self.steps, self.restarts, self.n_targets, self.eot_samples) < 1:
@@ -73,7 +75,7 @@ class APGD(Attack):
 
     def perturb(
         self,
-        target: Any,
+        target: DifferentiableTarget,
         x: torch.Tensor,
         y: torch.Tensor,
         threat: ThreatModel,

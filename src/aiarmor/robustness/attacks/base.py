@@ -10,31 +10,39 @@ attack can misreport its own success.
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.robustness.threat import ThreatModel
-from aiarmor.targets.base import DifferentiableTarget, ScoreTarget, Target
+from aiarmor.targets.base import DifferentiableTarget, Target, target_capabilities
+
+TargetT = TypeVar("TargetT", bound=Target, contravariant=True)
+"""The kind of target an attack perturbs for (the protocol of its ``needs``)."""
 
 
-class Attack(abc.ABC):
+class Attack(abc.ABC, Generic[TargetT]):
     """Base class: hyperparameters are keyword-only dataclass fields; ``__repr__`` shows them.
 
-    Subclasses are ``@dataclass(frozen=True, kw_only=True)`` and set ``needs`` to the
-    capability they require: ``"gradients"`` (white-box), ``"scores"`` or ``"labels"``.
+    Subclasses are ``@dataclass(frozen=True, kw_only=True)``, name the target protocol they
+    work on (``Attack[DifferentiableTarget]``, ``Attack[ScoreTarget]``, ``Attack[Target]``) and
+    set ``needs`` to the matching capability: ``Capability.GRADIENTS`` (white-box),
+    ``Capability.SCORES`` or ``Capability.LABELS``. They register by name in
+    :mod:`aiarmor.robustness.attacks.registry`.
     """
 
-    needs: ClassVar[str] = "gradients"
+    needs: ClassVar[Capability] = Capability.GRADIENTS
     """The target capability the attack requires."""
 
     @abc.abstractmethod
     def perturb(
         self,
-        target: Any,
+        target: TargetT,
         x: torch.Tensor,
         y: torch.Tensor,
         threat: ThreatModel,
@@ -44,13 +52,18 @@ class Attack(abc.ABC):
 
     def supports(self, target: object) -> bool:
         """Whether ``target`` has the capability this attack needs."""
-        proto = {"gradients": DifferentiableTarget, "scores": ScoreTarget, "labels": Target}
-        return isinstance(target, proto[self.needs])
+        return self.needs in target_capabilities(target)
 
     def __repr__(self) -> str:
+        # Every dataclass entry, including an annotated ``needs`` class variable, shown by its
+        # plain value: reports have always listed attacks this way (``needs='gradients'``).
         names = list(getattr(self, "__dataclass_fields__", {}))
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        args = ", ".join(f"{n}={_plain(getattr(self, n))!r}" for n in names)
         return f"{type(self).__name__}({args})"
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +102,7 @@ class AttackResult:
         return float(self.clean_correct.float().mean()) if n else float("nan")
 
 
-def predict_labels(target: Any, x: torch.Tensor) -> torch.Tensor:
+def predict_labels(target: Target, x: torch.Tensor) -> torch.Tensor:
     """Labels for ``x`` from any target: torch end to end for white-box targets."""
     if isinstance(target, DifferentiableTarget):
         with torch.inference_mode():
@@ -99,8 +112,8 @@ def predict_labels(target: Any, x: torch.Tensor) -> torch.Tensor:
 
 
 def run_attack(
-    attack: Attack,
-    target: Any,
+    attack: Attack[Any],
+    target: Target,
     x: torch.Tensor | np.ndarray,
     y: torch.Tensor | np.ndarray,
     threat: ThreatModel,

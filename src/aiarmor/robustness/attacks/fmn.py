@@ -29,15 +29,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.robustness.attacks.base import Attack, AttackResult, run_attack
 from aiarmor.robustness.attacks.eot import loss_and_grad, margin
 from aiarmor.robustness.attacks.pgd import per_sample
 from aiarmor.robustness.threat import Norm, ThreatModel
+from aiarmor.targets.base import DifferentiableTarget
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class FMN(Attack):
+class FMN(Attack[DifferentiableTarget]):
     """Fast Minimum-Norm attack (Linf or L2), untargeted.
 
     Hyperparameters (keyword-only):
@@ -56,7 +58,7 @@ class FMN(Attack):
     gamma_init: float = 0.05
     gamma_final: float = 0.001
     eot_samples: int = 1
-    needs: ClassVar[str] = "gradients"
+    needs: ClassVar[Capability] = Capability.GRADIENTS
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.eot_samples < 1:
@@ -66,7 +68,7 @@ class FMN(Attack):
 
     def perturb(
         self,
-        target: Any,
+        target: DifferentiableTarget,
         x: torch.Tensor,
         y: torch.Tensor,
         threat: ThreatModel,
@@ -155,10 +157,12 @@ def minimal_perturbations(
     *,
     norm: Norm | str,
     bounds: tuple[float, float],
-    attack: FMN | None = None,
+    attack: Attack[Any] | None = None,
     seed: int = 0,
 ) -> tuple[torch.Tensor, AttackResult]:
     """Each sample's smallest adversarial perturbation norm found, and the judged result.
+
+    ``attack`` is a minimum-norm attack run with the widest threat model (default: ``FMN()``).
 
     The norms are 0 for samples misclassified to begin with and ``inf`` where no adversarial
     point was found; every finite one belongs to an adversarial input the framework

@@ -33,11 +33,13 @@ from typing import Any
 
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.robustness.attacks._queries import query_labels
 from aiarmor.robustness.attacks.base import Attack
 from aiarmor.robustness.attacks.pgd import per_sample
 from aiarmor.robustness.threat import Norm, ThreatModel
+from aiarmor.targets.base import Target
 
 _BLEND_TOL = 1e-3
 """Resolution of the blended binary search of the initialisation."""
@@ -48,7 +50,7 @@ _ESTIMATE_ELEMENTS = 1 << 23
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class HopSkipJump(Attack):
+class HopSkipJump(Attack[Target]):
     """Untargeted HopSkipJump, Linf or L2 (from the threat model).
 
     Hyperparameters (keyword-only):
@@ -68,7 +70,7 @@ class HopSkipJump(Attack):
     max_evals: int = 10000
     gamma: float = 1.0
     init_trials: int = 100
-    needs = "labels"
+    needs = Capability.LABELS
 
     def __post_init__(self) -> None:
         counts = (self.max_queries, self.max_iter, self.init_evals, self.max_evals)
@@ -79,7 +81,7 @@ class HopSkipJump(Attack):
 
     def perturb(
         self,
-        target: Any,
+        target: Target,
         x: torch.Tensor,
         y: torch.Tensor,
         threat: ThreatModel,

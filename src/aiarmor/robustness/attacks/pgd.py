@@ -20,16 +20,18 @@ from typing import Any, ClassVar
 
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.robustness.attacks.base import Attack
 from aiarmor.robustness.attacks.eot import get_loss, logits_only, loss_and_grad
 from aiarmor.robustness.threat import Norm, ThreatModel
+from aiarmor.targets.base import DifferentiableTarget
 
 _SCHEDULES = ("constant", "cosine", "linear")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class PGD(Attack):
+class PGD(Attack[DifferentiableTarget]):
     """Untargeted PGD: Linf steps along the gradient's sign, L2 steps along its direction.
 
     Hyperparameters (keyword-only):
@@ -49,7 +51,7 @@ class PGD(Attack):
     restarts: int = 1
     loss: str = "ce"
     eot_samples: int = 1
-    needs: ClassVar[str] = "gradients"
+    needs: ClassVar[Capability] = Capability.GRADIENTS
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.restarts < 1 or self.eot_samples < 1:
@@ -60,7 +62,7 @@ class PGD(Attack):
 
     def perturb(
         self,
-        target: Any,
+        target: DifferentiableTarget,
         x: torch.Tensor,
         y: torch.Tensor,
         threat: ThreatModel,

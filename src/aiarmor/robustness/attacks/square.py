@@ -34,10 +34,12 @@ from typing import Any
 
 import torch
 
+from aiarmor.core.capability import Capability
 from aiarmor.core.errors import ConfigError
 from aiarmor.robustness.attacks._queries import margins
 from aiarmor.robustness.attacks.base import Attack
 from aiarmor.robustness.threat import Norm, ThreatModel
+from aiarmor.targets.base import ScoreTarget
 
 _RETRIES = 10
 """Redraws of a Linf window whose new signs would leave the image unchanged."""
@@ -47,7 +49,7 @@ _SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class Square(Attack):
+class Square(Attack[ScoreTarget]):
     """Untargeted Square attack on the margin loss, Linf or L2 (from the threat model).
 
     Hyperparameters (keyword-only):
@@ -58,7 +60,7 @@ class Square(Attack):
 
     n_queries: int = 5000
     p_init: float = 0.8
-    needs = "scores"
+    needs = Capability.SCORES
 
     def __post_init__(self) -> None:
         if isinstance(self.n_queries, bool) or not isinstance(self.n_queries, int):
@@ -70,7 +72,7 @@ class Square(Attack):
 
     def perturb(
         self,
-        target: Any,
+        target: ScoreTarget,
         x: torch.Tensor,
         y: torch.Tensor,
         threat: ThreatModel,
