@@ -36,13 +36,21 @@ audit_app = typer.Typer(
 )
 
 DbOpt = Annotated[
-    str, typer.Option("--db", help="sqlite:///path.db or postgresql+psycopg://user@host/db.")
+    str,
+    typer.Option(
+        "--db", metavar="URL", help="sqlite:///path.db or postgresql+psycopg://user@host/db."
+    ),
 ]
-KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="File holding the key.")]
+KeyFileOpt = Annotated[
+    Path | None, typer.Option("--key-file", metavar="PATH", help="File holding the key.")
+]
 KeyEnvOpt = Annotated[
-    str | None, typer.Option("--key-env", help="Environment variable holding the key.")
+    str | None,
+    typer.Option("--key-env", metavar="VAR", help="Environment variable holding the key."),
 ]
-PrefixOpt = Annotated[str, typer.Option("--table-prefix", help="Table name prefix of the log.")]
+PrefixOpt = Annotated[
+    str, typer.Option("--table-prefix", metavar="PREFIX", help="Table name prefix of the log.")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +89,8 @@ def verify_command(
     key_env: KeyEnvOpt = None,
     table_prefix: PrefixOpt = "aiarmor_audit",
     checkpoint: Annotated[
-        list[Path] | None, typer.Option(help="Checkpoint file the log must extend (repeat).")
+        list[Path] | None,
+        typer.Option(metavar="PATH", help="Checkpoint file the log must extend (repeat)."),
     ] = None,
 ) -> None:
     """Walk the HMAC chain: exit 0 intact, 1 tampered (problems listed), 2 bad input."""
@@ -102,9 +111,11 @@ def verify_command(
 @audit_app.command("show")
 def show_command(
     db: DbOpt,
-    last: Annotated[int, typer.Option(min=1, max=10_000, help="How many records.")] = 20,
-    identity: Annotated[str | None, typer.Option(help="Only this identity.")] = None,
-    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    last: Annotated[
+        int, typer.Option(min=1, max=10_000, metavar="N", help="How many records.")
+    ] = 20,
+    identity: Annotated[str | None, typer.Option(metavar="ID", help="Only this identity.")] = None,
+    model: Annotated[str | None, typer.Option(metavar="NAME", help="Only this model.")] = None,
     table_prefix: PrefixOpt = "aiarmor_audit",
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
@@ -149,7 +160,9 @@ def checkpoint_command(
     key_file: KeyFileOpt = None,
     key_env: KeyEnvOpt = None,
     table_prefix: PrefixOpt = "aiarmor_audit",
-    out: Annotated[Path | None, typer.Option(help="Write the checkpoint here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Write the checkpoint here.")
+    ] = None,
 ) -> None:
     """Print the current head as a checkpoint to keep (and sign) outside the database."""
     with _auditlog().AuditLog(
@@ -170,7 +183,10 @@ def _read_checkpoint(path: Path) -> Checkpoint:
 
 @audit_app.command("keygen")
 def keygen_command(
-    out: Annotated[Path, typer.Option(help="Key file to create (mode 0600, never overwritten).")],
+    out: Annotated[
+        Path,
+        typer.Option(metavar="PATH", help="Key file to create (mode 0600, never overwritten)."),
+    ],
 ) -> None:
     """Create a 256-bit audit-log key (base64 text; the gateway and verify read it as is)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 _NEEDED = ("fastapi", "uvicorn", "pydantic", "sqlalchemy", "jwt", "prometheus_client")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", help="The gateway TOML file.")]
+ConfigOpt = Annotated[Path, typer.Option("--config", metavar="PATH", help="The gateway TOML file.")]
 keys_app = typer.Typer(
     help="Create, list, revoke and rotate gateway API keys.", no_args_is_help=True
 )
@@ -58,10 +58,14 @@ def register(app: typer.Typer) -> None:
 
 def serve_command(
     config: ConfigOpt,
-    host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
-    port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="Override server.tls_cert.")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="Override server.tls_key.")] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="Override server.host.")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Override server.port.")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Override server.tls_cert.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Override server.tls_key.")
+    ] = None,
 ) -> None:
     """Serve the configured models behind authentication, limits, detection and audit."""
     _require_serve()
@@ -134,12 +138,14 @@ def _audited(config: Path) -> Iterator[Callable[[str, str, int], None]]:
 @keys_app.command("create")
 def keys_create(
     config: ConfigOpt,
-    scope: Annotated[list[str], typer.Option(help="predict | admin | audit (repeat).")],
+    scope: Annotated[
+        list[str], typer.Option(metavar="SCOPE", help="predict | admin | audit (repeat).")
+    ],
     model: Annotated[
-        list[str] | None, typer.Option(help="Model name (repeat; default all).")
+        list[str] | None, typer.Option(metavar="NAME", help="Model name (repeat; default all).")
     ] = None,
-    role: Annotated[str, typer.Option(help="Output-hardening role.")] = "default",
-    label: Annotated[str, typer.Option(help="A note for the key list.")] = "",
+    role: Annotated[str, typer.Option(metavar="ROLE", help="Output-hardening role.")] = "default",
+    label: Annotated[str, typer.Option(metavar="TEXT", help="A note for the key list.")] = "",
 ) -> None:
     """Create a key and print it once (only its keyed hash is stored)."""
     with _audited(config) as record:
@@ -167,8 +173,14 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-def keys_revoke(config: ConfigOpt, key_id: Annotated[str, typer.Argument(help="Key id.")]) -> None:
-    """Revoke a key at once."""
+def keys_revoke(
+    config: ConfigOpt,
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id.", hidden=True)],
+) -> None:
+    """Revoke a key at once.
+
+    ID is the key's id, as aiarmor keys list shows it.
+    """
     with _audited(config) as record:
         try:
             _store(config).revoke(key_id)
@@ -179,8 +191,14 @@ def keys_revoke(config: ConfigOpt, key_id: Annotated[str, typer.Argument(help="K
 
 
 @keys_app.command("rotate")
-def keys_rotate(config: ConfigOpt, key_id: Annotated[str, typer.Argument(help="Key id.")]) -> None:
-    """Give a key a new secret (printed once); the old one stops working."""
+def keys_rotate(
+    config: ConfigOpt,
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id.", hidden=True)],
+) -> None:
+    """Give a key a new secret (printed once); the old one stops working.
+
+    ID is the key's id, as aiarmor keys list shows it.
+    """
     with _audited(config) as record:
         try:
             key, _info = _store(config).rotate(key_id)
