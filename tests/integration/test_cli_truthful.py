@@ -195,3 +195,29 @@ def test_harden_validates_out_and_policy_before_any_work(cli, tmp_path, monkeypa
     msg = _one_line_error(cli("harden", method, *need, "--policy", tmp_path / "bad.toml",
                               "--out", tmp_path / "o"))  # fmt: skip
     assert "epsilons[0]" in msg
+
+
+def test_policy_bounds_and_dates_that_would_disable_the_gate_are_refused(cli, tmp_path):
+    args = _toy(tmp_path)
+    for body, words in [
+        ('[thresholds."baseline.performance".accuracy]\nmin = nan', "finite"),
+        ('[thresholds."baseline.performance".accuracy]\nmax = inf', "finite"),
+        ('[suppress."baseline.performance"]\njustification = "j"\nexpires = 2099-01-01T12:00:00Z',
+         "not a time"),
+    ]:  # fmt: skip
+        (tmp_path / "p.toml").write_text(body)
+        msg = _one_line_error(cli(*args, "--policy", tmp_path / "p.toml", "--out", tmp_path / "o"))
+        assert words in msg
+
+
+def test_paths_the_file_system_refuses_are_one_line_errors(cli, tmp_path):
+    long = tmp_path / ("n" * 300)
+    args = _toy(tmp_path)
+    assert "File name too long" in _one_line_error(cli(*args, "--out", long))
+    assert "File name too long" in _one_line_error(cli("init", long))
+    assert "File name too long" in _one_line_error(cli("keygen", "--out", long))
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "m.pkl").write_bytes(b"\x80\x04K\x01.")
+    msg = _one_line_error(cli("scan", tmp_path / "m.pkl", "--format", "json",
+                              "--out", tmp_path / "adir"))  # fmt: skip
+    assert "adir" in msg

@@ -211,18 +211,31 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("aiarmor: interrupted", markup=False)
         sys.exit(2)
-    except Exception as exc:
-        if os.environ.get("AIARMOR_DEBUG"):
-            raise
-        msg = clean(" ".join(str(exc).split())[:300])
-        err.print(
-            f"aiarmor: internal error: {type(exc).__name__}: {msg} "
-            "(set AIARMOR_DEBUG=1 for the traceback)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+    except OSError as exc:  # a path the user named cannot be used: their input, not a bug
+        if exc.filename is None or os.environ.get("AIARMOR_DEBUG"):
+            _internal(exc)
+        name = clean(str(exc.filename))[:200]
+        reason = exc.strerror or type(exc).__name__
+        err.print(f"aiarmor: error: {name}: {reason}", markup=False, highlight=False,
+                  soft_wrap=True)  # fmt: skip
         sys.exit(2)
+    except Exception as exc:
+        _internal(exc)
+
+
+def _internal(exc: BaseException) -> None:
+    """A real bug: one line naming it (the traceback with AIARMOR_DEBUG=1), exit 2."""
+    if os.environ.get("AIARMOR_DEBUG"):
+        raise exc
+    msg = clean(" ".join(str(exc).split())[:300])
+    err.print(
+        f"aiarmor: internal error: {type(exc).__name__}: {msg} "
+        "(set AIARMOR_DEBUG=1 for the traceback)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ justification). The same file drives a local run and a CI gate.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -168,6 +169,8 @@ def _thresholds(table: Mapping[str, Any]) -> list[Threshold]:
             for k, v in bounds.items():
                 if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                     raise ConfigError(f"{where}.{k} must be a number")
+                if v is not None and not math.isfinite(v):  # nan would disable the gate
+                    raise ConfigError(f"{where}.{k} must be a finite number, got {v}")
             if bounds["min"] is None and bounds["max"] is None:
                 raise ConfigError(f"{where}: needs min or max")
             out.append(
@@ -197,8 +200,12 @@ def _suppressions(table: Mapping[str, Any]) -> list[Suppression]:
         if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
             raise ConfigError(f"{where}.titles must be a list of strings")
         expires = spec.get("expires")
-        if expires is not None and not isinstance(expires, dt.date):
-            raise ConfigError(f"{where}.expires must be a TOML date (e.g. 2027-01-31)")
+        if expires is not None and (
+            not isinstance(expires, dt.date) or isinstance(expires, dt.datetime)
+        ):
+            raise ConfigError(
+                f"{where}.expires must be a TOML date such as 2027-01-31 (not a time)"
+            )
         out.append(Suppression(check_id, just.strip(), tuple(titles), expires))
     return out
 

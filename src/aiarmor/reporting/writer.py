@@ -53,9 +53,9 @@ def prepare_out_dir(out_dir: Path) -> Path:
     first, with one line (ConfigError), not after the work with an internal error.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir} exists and is not a directory")
     try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"--out {out_dir} exists and is not a directory")
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".aiarmor-write-test.")
         os.close(fd)
