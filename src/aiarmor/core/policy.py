@@ -169,8 +169,8 @@ def _thresholds(table: Mapping[str, Any]) -> list[Threshold]:
             for k, v in bounds.items():
                 if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                     raise ConfigError(f"{where}.{k} must be a number")
-                if v is not None and not math.isfinite(v):  # nan would disable the gate
-                    raise ConfigError(f"{where}.{k} must be a finite number, got {v}")
+                if v is not None and math.isnan(v):  # every comparison with nan passes
+                    raise ConfigError(f"{where}.{k} must be a number, got nan")
             if bounds["min"] is None and bounds["max"] is None:
                 raise ConfigError(f"{where}: needs min or max")
             out.append(
@@ -200,12 +200,11 @@ def _suppressions(table: Mapping[str, Any]) -> list[Suppression]:
         if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
             raise ConfigError(f"{where}.titles must be a list of strings")
         expires = spec.get("expires")
-        if expires is not None and (
-            not isinstance(expires, dt.date) or isinstance(expires, dt.datetime)
-        ):
-            raise ConfigError(
-                f"{where}.expires must be a TOML date such as 2027-01-31 (not a time)"
-            )
+        if isinstance(expires, dt.datetime):  # a date-time lapses on its (UTC) date
+            at = expires.astimezone(dt.UTC) if expires.tzinfo is not None else expires
+            expires = at.date()
+        if expires is not None and not isinstance(expires, dt.date):
+            raise ConfigError(f"{where}.expires must be a TOML date (e.g. 2027-01-31)")
         out.append(Suppression(check_id, just.strip(), tuple(titles), expires))
     return out
 
