@@ -22,8 +22,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from aiarmor.scanning import keys, signing
-from aiarmor.scanning.encryption import (
+from aiarmor.modelfiles import keys, signing
+from aiarmor.modelfiles.encryption import (
     CHUNK_SIZE,
     decrypt_file,
     decrypt_to_memory,

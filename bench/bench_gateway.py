@@ -48,8 +48,8 @@ WARM_UP = 20
 def _make_model(root: Path) -> None:
     import torch
 
-    from aiarmor.scanning.keys import generate_keypair, save_keypair
-    from aiarmor.scanning.signing import sign
+    from aiarmor.modelfiles.keys import generate_keypair, save_keypair
+    from aiarmor.modelfiles.signing import sign
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(N_FEATURES, 64), torch.nn.ReLU(),

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from aiarmor.scanning.keys import generate_keypair, save_keypair
-from aiarmor.scanning.signing import sign
+from aiarmor.modelfiles.keys import generate_keypair, save_keypair
+from aiarmor.modelfiles.signing import sign
 from aiarmor.serving.settings import GatewaySettings, parse_settings
 
 N_FEATURES, N_CLASSES = 4, 3

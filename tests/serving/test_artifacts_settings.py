@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from aiarmor.core.errors import ConfigError
-from aiarmor.scanning.encryption import encrypt_file
-from aiarmor.scanning.keys import generate_master_key, load_private_key, save_master_key
-from aiarmor.scanning.signing import SignatureError, sign
+from aiarmor.modelfiles.encryption import encrypt_file
+from aiarmor.modelfiles.keys import generate_master_key, load_private_key, save_master_key
+from aiarmor.modelfiles.signing import SignatureError, sign
 from aiarmor.serving.artifacts import open_verified_model
 from aiarmor.serving.settings import ModelSettings, load_settings, parse_settings
 
@@ -59,7 +59,7 @@ def test_a_tampered_model_is_refused_even_when_unsigned_is_allowed_it_warns(
 
 
 def test_a_signature_by_another_key_is_refused(copy, artifact_dir, tmp_path):
-    from aiarmor.scanning.keys import generate_keypair
+    from aiarmor.modelfiles.keys import generate_keypair
 
     sign(copy, generate_keypair("ed25519"), signature=tmp_path / "other.sig.json")
     with pytest.raises(SignatureError):

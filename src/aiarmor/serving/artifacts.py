@@ -2,7 +2,7 @@
 
 :func:`open_verified_model` is the gateway's only way to load a model. The artifact's
 signature bundle is checked with the configured public key (every file, via
-:func:`aiarmor.scanning.encryption.open_verified`); an encrypted artifact is decrypted in
+:func:`aiarmor.modelfiles.encryption.open_verified`); an encrypted artifact is decrypted in
 memory only (its plaintext lives in an anonymous ``memfd`` that the safe loaders of
 :mod:`aiarmor.targets.loading` read by path, never on disk) and only after its hash matched
 the signed digest. Without a valid signature the model is refused, unless the operator set
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiarmor.core.errors import ConfigError, ModelLoadError
-from aiarmor.scanning.encryption import decrypt_to_memory, is_encrypted, open_verified
-from aiarmor.scanning.keys import MasterKey, fingerprint, load_master_key, load_public_key
-from aiarmor.scanning.signing import SignatureError, default_signature_path
+from aiarmor.modelfiles.encryption import decrypt_to_memory, is_encrypted, open_verified
+from aiarmor.modelfiles.keys import MasterKey, fingerprint, load_master_key, load_public_key
+from aiarmor.modelfiles.signing import SignatureError, default_signature_path
 from aiarmor.serving.settings import GatewaySettings, ModelSettings
 from aiarmor.targets.base import Target
 from aiarmor.targets.loading import load_target
@@ -50,7 +50,7 @@ def open_verified_model(
 ) -> LoadedModel:
     """Verify ``model``'s artifact, decrypt it in memory if configured, and load it.
 
-    Raises :class:`~aiarmor.scanning.signing.SignatureError` for a tampered or unsigned
+    Raises :class:`~aiarmor.modelfiles.signing.SignatureError` for a tampered or unsigned
     artifact (unless ``allow_unsigned``), ConfigError/ModelLoadError for the rest.
     """
     path = _resolve(model.path, base_dir)
