@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from aiarmor.audit import AuditProgress, audit
@@ -25,7 +24,7 @@ from aiarmor.core.policy import Policy
 from aiarmor.core.report import Report
 from aiarmor.data.dataset import Dataset
 from aiarmor.data.demo import load_digits_demo
-from aiarmor.privacy.recipes import attach_recipe
+from aiarmor.privacy.recipes import attach_recipe, train_classifier
 from aiarmor.targets.torch_target import TorchTarget
 
 SCENARIOS = ("digits", "credit")
@@ -45,33 +44,6 @@ def build_model() -> nn.Module:
         nn.ReLU(),
         nn.Linear(64, 10),
     )
-
-
-def train_classifier(
-    model: nn.Module, train: Dataset, *, epochs: int = 20, lr: float = 2e-3, seed: int = 0
-) -> nn.Module:
-    """Train ``model`` with Adam and cross-entropy; deterministic for a seed.
-
-    The global torch RNG is forked, so training does not disturb the caller's random state.
-    """
-    x = torch.from_numpy(train.x)
-    y = torch.from_numpy(train.y)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for layer in model.modules():
-            reset = getattr(layer, "reset_parameters", None)
-            if callable(reset):
-                reset()
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        model.train()
-        for _ in range(epochs):
-            for idx in torch.randperm(len(y), generator=gen).split(64):  # type: ignore[no-untyped-call]
-                opt.zero_grad(set_to_none=True)
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-                loss.backward()  # type: ignore[no-untyped-call]
-                opt.step()
-    return model.eval()
 
 
 def train_recipe(x: np.ndarray, y: np.ndarray, seed: int) -> nn.Module:

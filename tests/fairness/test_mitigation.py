@@ -17,6 +17,7 @@ from aiarmor.data.dataset import Dataset
 from aiarmor.fairness.mitigation import (
     GROUP_PREFIX,
     FairnessMitigator,
+    check_mitigable,
     mitigate,
     model_input,
     row_uniforms,
@@ -174,3 +175,22 @@ def test_bad_input_is_a_config_error():
     multi = Dataset(x=x, y=np.arange(20, dtype=np.int64) % 3, sensitive={"g": y})
     with pytest.raises(ConfigError, match="binary"):
         mitigate(LogisticRegression(), multi)
+
+
+def test_check_mitigable_raises_what_mitigate_would_without_fitting(monkeypatch):
+    x = np.zeros((20, 2), np.float32)
+    y = np.arange(20, dtype=np.int64) % 2
+    train = Dataset(x=x, y=y, sensitive={"g": y})
+    multi = Dataset(x=x, y=np.arange(20, dtype=np.int64) % 3, sensitive={"g": y})
+    cases = [
+        (KNeighborsClassifier(), train, {"method": "reductions"}, "sample_weight"),
+        (LogisticRegression(), train, {"method": "magic"}, "method"),
+        (LogisticRegression(), train, {"constraint": "karma"}, "constraint"),
+        (LogisticRegression(), train, {"sensitive": ("race",)}, "sensitive"),
+        (LogisticRegression(), multi, {}, "binary"),
+    ]
+    monkeypatch.setattr(FairnessMitigator, "fit", lambda *a, **k: pytest.fail("fitted"))
+    for estimator, data, options, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            check_mitigable(estimator, data, **options)
+    check_mitigable(LogisticRegression(), train, method="reductions", sensitive=("g",))

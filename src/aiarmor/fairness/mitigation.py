@@ -330,13 +330,7 @@ def mitigate(
     jointly, over their intersection); labels equal to ``positive_class`` are the favourable
     outcome. ``options`` go to the mitigator (``eps``, ``max_iter``, ``grid_size``, ``prefit``).
     """
-    names = tuple(train.sensitive) if sensitive is None else tuple(sensitive)
-    missing = [n for n in names if n not in train.sensitive]
-    if missing or not names:
-        raise ConfigError(
-            f"{train.name}: no sensitive attribute(s) {', '.join(missing) or ''} to mitigate "
-            f"(it has: {', '.join(train.sensitive) or 'none'})"
-        )
+    names = _sensitive_names(train, sensitive)
     if train.n_classes > 2:
         raise ConfigError(f"{train.name}: fairness mitigation needs a binary task")
     labels = (train.y == positive_class).astype(np.int64)
@@ -344,6 +338,37 @@ def mitigate(
                               random_state=seed, **options)  # fmt: skip
     x = train.x.reshape(len(train), -1)
     return model.fit(x, labels, sensitive_features={n: train.sensitive[n] for n in names})
+
+
+def check_mitigable(
+    estimator: Any,
+    train: Dataset,
+    *,
+    method: str = "threshold",
+    constraint: str = "demographic_parity",
+    sensitive: tuple[str, ...] | None = None,
+) -> None:
+    """The ConfigError :func:`mitigate` would raise on these inputs, without fitting anything
+    (so a caller can fail before a long audit): method, constraint, sensitive attributes, a
+    binary task, and for reductions an estimator whose ``fit`` takes sample weights."""
+    FairnessMitigator(estimator, method=method, constraint=constraint)._validate_params()
+    _sensitive_names(train, sensitive)
+    if train.n_classes > 2:
+        raise ConfigError(f"{train.name}: fairness mitigation needs a binary task")
+    if method == "reductions":
+        _sample_weight_name(estimator)
+
+
+def _sensitive_names(train: Dataset, sensitive: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The attributes to mitigate for (default: all of ``train``'s); ConfigError if missing."""
+    names = tuple(train.sensitive) if sensitive is None else tuple(sensitive)
+    missing = [n for n in names if n not in train.sensitive]
+    if missing or not names:
+        raise ConfigError(
+            f"{train.name}: no sensitive attribute(s) {', '.join(missing) or ''} to mitigate "
+            f"(it has: {', '.join(train.sensitive) or 'none'})"
+        )
+    return names
 
 
 def model_input(model: FairnessMitigator, data: Dataset) -> Dataset:

@@ -7,7 +7,9 @@
 * :func:`pgd_examples`, :func:`trades_examples`, :func:`pgd_loss`, :func:`trades_loss` - the
   inner maximisation and the outer losses, for a training loop of one's own;
 * :func:`robustness_comparison` - the before/after section (clean and robust accuracy at each
-  epsilon) that ``aiarmor harden adversarial`` adds to the hardened model's report.
+  epsilon) that ``aiarmor harden adversarial`` adds to the hardened model's report;
+* :class:`AdversarialHardener` - all of it as a hardener for
+  :func:`aiarmor.hardening.run_hardening` (audit, train, audit again, compare).
 
 Example::
 
@@ -17,6 +19,11 @@ Example::
 """
 
 from aiarmor.robustness.hardening.compare import SECTION_ID, robustness_comparison
+from aiarmor.robustness.hardening.hardener import (
+    AdversarialHardener,
+    hardening_info,
+    with_training_epsilon,
+)
 from aiarmor.robustness.hardening.inner import (
     METHODS,
     BatchLoss,
@@ -37,6 +44,7 @@ from aiarmor.robustness.hardening.training import (
 __all__ = [
     "METHODS",
     "SECTION_ID",
+    "AdversarialHardener",
     "BatchLoss",
     "EpochStats",
     "LossHook",
@@ -44,9 +52,11 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "adversarial_training",
+    "hardening_info",
     "pgd_examples",
     "pgd_loss",
     "robustness_comparison",
     "trades_examples",
     "trades_loss",
+    "with_training_epsilon",
 ]
