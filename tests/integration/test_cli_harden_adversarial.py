@@ -143,17 +143,3 @@ def test_bad_data_and_models_exit_2_with_one_line(cli, workspace, tmp_path):
               "--train", workspace / "train.npz", "--data", workspace / "test.npz",
               "--out", tmp_path / "o")  # fmt: skip
     assert run.code == 2 and "needs a PyTorch model" in run.err
-
-
-def test_the_training_epsilon_joins_the_default_grid_unless_the_policy_sets_one():
-    from aiarmor.cli.harden_adversarial_cmd import with_training_epsilon
-    from aiarmor.core.policy import parse_policy
-    from aiarmor.robustness.hardening import TrainingConfig
-
-    config = TrainingConfig(epsilon=0.15)
-    grid = with_training_epsilon(parse_policy(""), config, (64,)).params_for("robustness.evasion")
-    assert grid["epsilons"] == [0.025, 0.05, 0.1, 0.15, 0.2] and grid["norm"] == "linf"
-    own = parse_policy('[checks."robustness.evasion"]\nepsilons = [0.3]\n')
-    assert with_training_epsilon(own, config, (64,)) is own
-    l2 = with_training_epsilon(parse_policy(""), TrainingConfig(epsilon=1.0, norm="l2"), (64,))
-    assert 1.0 in l2.params_for("robustness.evasion")["epsilons"]

@@ -1,9 +1,10 @@
 """``aiarmor harden adversarial``: adversarial training with a before/after robustness report.
 
 Audits the original PyTorch model with ``baseline.performance`` and ``robustness.evasion``,
-trains a copy with PGD adversarial training or TRADES (:mod:`aiarmor.robustness.hardening`),
-audits the hardened copy with the same checks, data, budget and seed, and writes into
-``--out``:
+trains a copy with PGD adversarial training or TRADES
+(:class:`aiarmor.robustness.hardening.AdversarialHardener`, run by
+:func:`aiarmor.hardening.run_hardening`), audits the hardened copy with the same checks, data,
+budget and seed, and writes into ``--out``:
 
 * ``model.safetensors`` - the hardened weights (safetensors, never pickle), for the same
   ``--model`` factory;
@@ -20,7 +21,6 @@ The exit code is the hardened model's audit's.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,20 +31,20 @@ from rich.text import Text
 
 from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.harden_cmd import harden_app
-from aiarmor.cli.harden_common import path_str, print_section_table, require_python_torch
-from aiarmor.cli.render import RichAuditProgress, clean, print_summary
-from aiarmor.core.errors import DataError
-from aiarmor.core.policy import Policy
+from aiarmor.cli.harden_common import (
+    harden,
+    load_train_and_data,
+    path_str,
+    print_section_table,
+    require_python_torch,
+)
+from aiarmor.cli.render import clean
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
 
 out = Console()
 
-DEFAULT_CHECKS = ("baseline.performance", "robustness.evasion")
-"""The checks both audits run unless ``--checks`` adds more."""
 MODEL_FILE = "model.safetensors"
-COMPARISON_FILE = "comparison.json"
-EVASION = "robustness.evasion"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +70,6 @@ class AdversarialArgs:
     budget: str
     seed: int
     out_dir: Path
-
-
-@dataclass(frozen=True, slots=True)
-class AdversarialHardening:
-    """What ``harden adversarial`` produced."""
-
-    training: Any
-    """The :class:`~aiarmor.robustness.hardening.TrainingResult` (hardened model, history)."""
-    before: Report
-    """The original model's audit."""
-    after: Report
-    """The hardened model's audit, with the ``robustness.hardening`` section."""
 
 
 def register(app: typer.Typer) -> None:
@@ -147,127 +135,32 @@ def adversarial_command(
 def run_adversarial_command(console: Console, args: AdversarialArgs) -> int:
     """Load, audit, train, audit again, write everything; return the exit code."""
     from aiarmor.cli.commands import parse_bounds, parse_checks
-    from aiarmor.data import load_dataset
+    from aiarmor.robustness.hardening import AdversarialHardener
+    from aiarmor.robustness.hardening.hardener import CHECKS
     from aiarmor.targets import load_target
 
     Budget.parse(args.budget)
     config = _config(args, parse_bounds(args.bounds) or (0.0, 1.0))
     policy = cli_policy(args.policy)
     prepare_out(args.out_dir)  # an unwritable --out fails before any work
-    checks = list(dict.fromkeys([*DEFAULT_CHECKS, *(parse_checks(args.checks) or [])]))
-    train = load_dataset(args.train)
-    data = load_dataset(args.data, reference=train)
-    if train.sample_shape != data.sample_shape:
-        raise DataError(f"--train samples have shape {train.sample_shape} but --data samples "
-                        f"have {data.sample_shape}")  # fmt: skip
+    checks = tuple(dict.fromkeys([*CHECKS, *(parse_checks(args.checks) or [])]))
+    train, data = load_train_and_data(args.train, args.data)
     bounds = parse_bounds(args.bounds) or _data_bounds(train, data)
     target = load_target(args.model, weights=args.weights, bounds=bounds,
                          input_shape=data.sample_shape)  # fmt: skip
     require_python_torch(target, "harden adversarial")
     config = dataclasses.replace(config, bounds=bounds)
-    with RichAuditProgress(console) as progress:
-        result = harden_adversarial(
-            target, train, data, config=config, checks=checks,
-            policy=with_training_epsilon(policy, config, data.sample_shape),
-            budget=args.budget, seed=args.seed, progress=progress, console=console,
-            subject={"model_spec": args.model, "weights": path_str(args.weights)},
-            weights_out=args.out_dir / MODEL_FILE,
-        )  # fmt: skip
-    written = write_adversarial_outputs(result, args.out_dir)
-    print_comparison(console, result.after)
-    print_summary(console, result.after, written)
+    hardener = AdversarialHardener(config, checks, on_epoch=lambda s: _print_epoch(console, s))
+    subject = {"model_spec": args.model, "weights": path_str(args.weights)}
+    run = harden(console, hardener, target, train, data, policy=policy, budget=args.budget,
+                 seed=args.seed, subject=subject, out_dir=args.out_dir, table=print_comparison,
+                 on_stage=lambda stage: _announce(console, stage, config))  # fmt: skip
     console.print(Text("audit the hardened model again with:", style="dim"))
     again = (f"  aiarmor audit --model {clean(args.model)} --weights "
              f"{clean(args.out_dir / MODEL_FILE)} --data {clean(args.data)} "
              f"--bounds {bounds[0]:g},{bounds[1]:g}")  # fmt: skip
     console.print(Text(again), soft_wrap=True)
-    return explain_exit(result.after)
-
-
-def harden_adversarial(
-    target: Any,
-    train: Any,
-    data: Any,
-    *,
-    config: Any,
-    checks: list[str],
-    policy: Policy,
-    budget: str,
-    seed: int,
-    progress: Any = None,
-    console: Console | None = None,
-    subject: dict[str, Any] | None = None,
-    weights_out: Path | None = None,
-) -> AdversarialHardening:
-    """Audit ``target``, adversarially train its module on ``train``, audit the result."""
-    from aiarmor.audit import audit
-    from aiarmor.core.comparison import with_section
-    from aiarmor.robustness.hardening import adversarial_training, robustness_comparison
-    from aiarmor.targets import TorchTarget
-
-    common = {"checks": checks, "policy": policy, "budget": budget, "seed": seed,
-              "progress": progress}  # fmt: skip
-    before = audit(target, data, train=train, subject={**(subject or {}), "stage": "before"},
-                   **common)  # fmt: skip
-    if console is not None:
-        console.print(Text(f"adversarial training ({config.method}, {config.norm} epsilon "
-                           f"{config.epsilon:g}, {config.epochs} epochs) ...", "dim"))  # fmt: skip
-    training = adversarial_training(target.module, train.x, train.y, config=config,
-                                    progress=lambda s: _print_epoch(console, s))  # fmt: skip
-    name = f"{target.name} + {config.method} adversarial training"
-    hardened = TorchTarget(training.model, n_classes=target.n_classes, bounds=target.bounds,
-                           name=name)  # fmt: skip
-    spec = {"model_spec": (subject or {}).get("model_spec"), "weights": path_str(weights_out)}
-    after = audit(hardened, data, train=train, subject={**spec, "stage": "after"}, **common)
-    section = robustness_comparison(before, after, method=config.method,
-                                    epsilon=config.epsilon, norm=config.norm.value)  # fmt: skip
-    info = {"hardening": hardening_info(training)}
-    return AdversarialHardening(training, before, with_section(after, section, info))
-
-
-def hardening_info(training: Any) -> dict[str, Any]:
-    """The training settings and per-epoch history, JSON-ready."""
-    cfg = training.config
-    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    optimizer = cfg.optimizer if isinstance(cfg.optimizer, str) else "custom"
-    settings |= {"norm": cfg.norm.value, "bounds": list(cfg.bounds), "step_size": cfg.step_size,
-                 "optimizer": optimizer}  # fmt: skip
-    return {**settings, "history": [s.to_dict() for s in training.history]}
-
-
-def with_training_epsilon(policy: Policy, config: Any, sample_shape: tuple[int, ...]) -> Policy:
-    """``policy`` with the training norm and epsilon in the evasion grid, unless it sets them."""
-    import math
-
-    from aiarmor.robustness.evasion import default_epsilons
-
-    params = dict(policy.params_for(EVASION))
-    if "epsilons" in params or str(params.get("norm", config.norm.value)) != config.norm.value:
-        return policy
-    dims = math.prod(sample_shape)
-    grid = default_epsilons(config.norm, config.bounds, dims)
-    params |= {"norm": config.norm.value, "epsilons": sorted({*grid, config.epsilon})}
-    return dataclasses.replace(policy, checks={**policy.checks, EVASION: params})
-
-
-def write_adversarial_outputs(result: AdversarialHardening, out_dir: Path) -> dict[str, Path]:
-    """Write the hardened weights, both reports and the comparison."""
-    from safetensors.torch import save_file
-
-    from aiarmor.reporting import write_reports
-    from aiarmor.robustness.hardening import SECTION_ID
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = result.training.model.state_dict()
-    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(out_dir / MODEL_FILE))
-    write_reports(result.before, out_dir / "before")
-    written = write_reports(result.after, out_dir)
-    section = result.after.check(SECTION_ID)
-    rows = section.findings[0].evidence.get("rows", []) if section.findings else []
-    comparison = {"hardening": result.after.subject.get("hardening"), "rows": rows}
-    (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n", "utf-8")
-    return {"model": out_dir / MODEL_FILE, **written, "before": out_dir / "before",
-            "comparison": out_dir / COMPARISON_FILE}  # fmt: skip
+    return explain_exit(run.after)
 
 
 def print_comparison(console: Console, report: Report) -> None:
@@ -296,13 +189,19 @@ def _data_bounds(*datasets: Any) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _print_epoch(console: Console | None, stats: Any) -> None:
-    if console is not None:
-        console.print(Text(
-            f"  epoch {stats.epoch}: clean {stats.clean_accuracy:.1%} (loss "
-            f"{stats.clean_loss:.3f}), robust {stats.robust_accuracy:.1%} (loss "
-            f"{stats.robust_loss:.3f}) at epsilon {stats.epsilon:g}, {stats.seconds:.1f}s",
-            "dim"))  # fmt: skip
+def _announce(console: Console, stage: str, config: Any) -> None:
+    """The line between the two audits, as training starts."""
+    if stage == "transform":
+        console.print(Text(f"adversarial training ({config.method}, {config.norm} epsilon "
+                           f"{config.epsilon:g}, {config.epochs} epochs) ...", "dim"))  # fmt: skip
+
+
+def _print_epoch(console: Console, stats: Any) -> None:
+    console.print(Text(
+        f"  epoch {stats.epoch}: clean {stats.clean_accuracy:.1%} (loss "
+        f"{stats.clean_loss:.3f}), robust {stats.robust_accuracy:.1%} (loss "
+        f"{stats.robust_loss:.3f}) at epsilon {stats.epsilon:g}, {stats.seconds:.1f}s",
+        "dim"))  # fmt: skip
 
 
 def _pct(value: float | None, *, signed: bool = False) -> str:

@@ -1,7 +1,9 @@
 """``aiarmor harden ...``: fix what the audit found, and prove it with a before/after report.
 
-``aiarmor harden fairness`` mitigates a scikit-learn model with Fairlearn, audits the original
-and the mitigated model with the same checks, data, budget and seed, and writes into ``--out``:
+``aiarmor harden fairness`` mitigates a scikit-learn model with Fairlearn
+(:class:`aiarmor.fairness.hardener.FairnessHardener`, run by
+:func:`aiarmor.hardening.run_hardening`), audits the original and the mitigated model with the
+same checks, data, budget and seed, and writes into ``--out``:
 
 * ``model.skops`` - the mitigated model (an :class:`aiarmor.fairness.FairnessMitigator`);
 * ``report.{json,html,sarif,junit.xml}`` - the mitigated model's audit, with a
@@ -16,21 +18,19 @@ Other hardenings (adversarial, dp, sanitize) add their subcommands to ``harden_a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
-from aiarmor.cli.render import RichAuditProgress, clean, print_summary
+from aiarmor.cli.harden_common import harden
+from aiarmor.cli.render import clean
 from aiarmor.core.errors import ConfigError
-from aiarmor.core.policy import Policy
 from aiarmor.core.registry import Budget
 from aiarmor.core.report import Report
 
@@ -41,12 +41,8 @@ harden_app = typer.Typer(
 )
 out = Console()
 
-DEFAULT_CHECKS = ("baseline.performance", "fairness.group_metrics")
-"""The checks both audits of ``harden fairness`` run unless ``--checks`` adds more."""
-
 MODEL_FILE = "model.skops"
 GROUPS_DATA_FILE = "data-with-groups.npz"
-COMPARISON_FILE = "comparison.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +64,6 @@ class FairnessArgs:
     budget: str
     seed: int
     out_dir: Path
-
-
-@dataclass(frozen=True, slots=True)
-class FairnessHardening:
-    """What ``harden fairness`` produced."""
-
-    model: Any
-    """The fitted FairnessMitigator."""
-    before: Report
-    """The original model's audit."""
-    after: Report
-    """The mitigated model's audit, with the ``fairness.mitigation`` section."""
-    after_data: Any
-    """The held-out Dataset as the mitigated model takes it."""
 
 
 def register(app: typer.Typer) -> None:
@@ -156,6 +138,7 @@ def run_fairness_command(console: Console, args: FairnessArgs) -> int:
     from aiarmor.cli.commands import parse_checks
     from aiarmor.data import load_dataset
     from aiarmor.fairness import CONSTRAINTS, METHODS
+    from aiarmor.fairness.hardener import CHECKS, FairnessHardener
     from aiarmor.targets import load_target
 
     _choice("--method", args.method, METHODS)
@@ -163,98 +146,21 @@ def run_fairness_command(console: Console, args: FairnessArgs) -> int:
     Budget.parse(args.budget)
     policy = cli_policy(args.policy)
     prepare_out(args.out_dir)  # an unwritable --out fails before any work
-    checks = list(dict.fromkeys([*DEFAULT_CHECKS, *(parse_checks(args.checks) or [])]))
+    checks = tuple(dict.fromkeys([*CHECKS, *(parse_checks(args.checks) or [])]))
     train = load_dataset(args.train, label=args.label, sensitive=args.sensitive)
     data = load_dataset(args.data, label=args.label, sensitive=args.sensitive, reference=train)
     target = load_target(args.model, input_shape=data.sample_shape,
                          trust_skops_types=args.trust_types)  # fmt: skip
     if not hasattr(target, "estimator"):
         raise ConfigError("harden fairness needs a scikit-learn classifier (e.g. a skops file)")
+    hardener = FairnessHardener(args.attributes, method=args.method, constraint=args.constraint,
+                                eps=args.eps, seed=args.seed, checks=checks)  # fmt: skip
     console.print(Text(f"fitting the {args.method} mitigation ({args.constraint}) ...", "dim"))
-    with RichAuditProgress(console) as progress:
-        result = harden_fairness(
-            target, train, data, method=args.method, constraint=args.constraint,
-            sensitive=args.attributes, eps=args.eps, checks=checks, policy=policy,
-            budget=args.budget, seed=args.seed, progress=progress,
-            subject={"model_spec": args.model},
-        )  # fmt: skip
-    written = write_fairness_outputs(result, args.out_dir)
-    print_comparison(console, result.after)
-    print_summary(console, result.after, written)
-    _print_rerun(console, result, args)
-    return explain_exit(result.after)
-
-
-def harden_fairness(
-    target: Any,
-    train: Any,
-    data: Any,
-    *,
-    method: str,
-    constraint: str,
-    sensitive: tuple[str, ...],
-    checks: list[str],
-    policy: Policy,
-    budget: str,
-    seed: int,
-    eps: float = 0.01,
-    progress: Any = None,
-    subject: dict[str, Any] | None = None,
-) -> FairnessHardening:
-    """Mitigate ``target.estimator`` on ``train``; audit both models on ``data``; compare."""
-    from aiarmor.audit import audit
-    from aiarmor.fairness import (
-        CONSTRAINT_METRIC,
-        comparison_section,
-        mitigate,
-        model_input,
-        with_section,
-    )
-    from aiarmor.targets.sklearn_target import sklearn_target
-
-    options: dict[str, Any] = {"eps": eps} if method == "reductions" else {}
-    model = mitigate(target.estimator, train, method=method, constraint=constraint,
-                     sensitive=sensitive, seed=seed, **options)  # fmt: skip
-    common = {"checks": checks, "policy": policy, "budget": budget, "seed": seed,
-              "progress": progress}  # fmt: skip
-    before = audit(target, data, train=train, subject={**(subject or {}), "stage": "before"},
-                   **common)  # fmt: skip
-    mitigated = sklearn_target(model, name=f"{target.name} + {method} ({constraint})")
-    after_data = model_input(model, data)
-    after = audit(mitigated, after_data, train=model_input(model, train),
-                  subject={"model_spec": MODEL_FILE, "stage": "after"}, **common)  # fmt: skip
-    attribute = "&".join(model.sensitive_names_)
-    section = comparison_section(before, after, method=method, attribute=attribute,
-                                 constraint_metric=CONSTRAINT_METRIC[constraint])  # fmt: skip
-    info = {"method": method, "constraint": constraint, "attributes": list(sensitive),
-            "uses_sensitive_at_decision_time": bool(model.uses_groups_)}  # fmt: skip
-    return FairnessHardening(model, before, with_section(after, section, {"mitigation": info}),
-                             after_data)  # fmt: skip
-
-
-def write_fairness_outputs(result: FairnessHardening, out_dir: Path) -> dict[str, Path]:
-    """Write the model, both reports, the comparison and (threshold) the grouped data."""
-    import skops.io
-
-    from aiarmor.fairness.compare import SECTION_ID
-    from aiarmor.reporting import write_reports
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    skops.io.dump(result.model, out_dir / MODEL_FILE)
-    write_reports(result.before, out_dir / "before")
-    written = write_reports(result.after, out_dir)
-    section = result.after.check(SECTION_ID)
-    rows = section.findings[0].evidence.get("rows", []) if section.findings else []
-    comparison = {"mitigation": result.after.subject.get("mitigation"), "rows": rows}
-    (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n", "utf-8")
-    written = {"model": out_dir / MODEL_FILE, **written, "before": out_dir / "before"}
-    written["comparison"] = out_dir / COMPARISON_FILE
-    if result.model.uses_groups_:
-        d = result.after_data
-        np.savez_compressed(out_dir / GROUPS_DATA_FILE, x=d.x, y=d.y,
-                            **{f"sensitive_{k}": v for k, v in d.sensitive.items()})  # fmt: skip
-        written["data"] = out_dir / GROUPS_DATA_FILE
-    return written
+    run = harden(console, hardener, target, train, data, policy=policy, budget=args.budget,
+                 seed=args.seed, subject={"model_spec": args.model}, out_dir=args.out_dir,
+                 table=print_comparison)  # fmt: skip
+    _print_rerun(console, run.hardened.data_file is not None, args)
+    return explain_exit(run.after)
 
 
 def print_comparison(console: Console, report: Report) -> None:
@@ -274,11 +180,11 @@ def print_comparison(console: Console, report: Report) -> None:
         console.print(Text(clean(finding.detail)), soft_wrap=True)
 
 
-def _print_rerun(console: Console, result: FairnessHardening, args: FairnessArgs) -> None:
+def _print_rerun(console: Console, uses_groups: bool, args: FairnessArgs) -> None:
     """How to audit the saved mitigated model again."""
     trust = "--trust-type aiarmor.fairness.mitigation.FairnessMitigator"
     model = clean(args.out_dir / MODEL_FILE)
-    if result.model.uses_groups_:
+    if uses_groups:
         data = f"--data {clean(args.out_dir / GROUPS_DATA_FILE)}"
     else:
         label = f" --label {clean(args.label)}" if args.label else ""
