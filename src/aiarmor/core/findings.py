@@ -62,8 +62,40 @@ def status_of(findings: Iterable[Finding], fail_on: Severity) -> CheckStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """Where in a file a finding was made (the scanner's findings carry one; audit findings,
+    which are about a model's behaviour, do not)."""
+
+    path: str
+    """The file as it was given (relative or absolute, never a URI)."""
+    member: str | None = None
+    """The member of an archive or container, e.g. ``"archive/data.pkl"``; members of nested
+    archives are joined with ``!`` (``"inner.zip!data.pkl"``). None for the file itself."""
+    offset: int | None = None
+    """Byte offset inside the member (or the file when ``member`` is None), when known."""
+
+    @property
+    def display(self) -> str:
+        """The scanner's one-string form: ``path``, or ``path!member`` for a member."""
+        return self.path if self.member is None else f"{self.path}!{self.member}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``path``, plus ``member`` and ``offset`` when known."""
+        out: dict[str, Any] = {"path": self.path}
+        if self.member is not None:
+            out["member"] = self.member
+        if self.offset is not None:
+            out["offset"] = self.offset
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
-    """One security-relevant observation produced by a check."""
+    """One security-relevant observation produced by a check or the model-file scanner.
+
+    A scan finding is a Finding with a :class:`Location`; its ``check_id`` is the scanner's
+    rule id (``"scan.pickle.dangerous_callable"``).
+    """
 
     check_id: str
     """Id of the check that produced it, e.g. ``"baseline.performance"``."""
@@ -83,6 +115,8 @@ class Finding:
     """True when a policy suppression covers it; it then does not affect the verdict."""
     justification: str | None = None
     """The policy's written justification when suppressed."""
+    location: Location | None = None
+    """The file (and member, offset) it was found in; None for findings about behaviour."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report-contract form of this finding."""
@@ -98,6 +132,8 @@ class Finding:
         }
         if self.justification is not None:
             out["justification"] = self.justification
+        if self.location is not None:  # only when set: audit findings keep their exact form
+            out["location"] = self.location.to_dict()
         return out
 
 
