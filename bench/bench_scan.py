@@ -233,7 +233,7 @@ def _our_flags(paths: list[Path]) -> str:
         f = report.findings[0]
         what = str(f.evidence.get("callable") or f.detail)[:70]
         short = str(path).split("site-packages/")[-1] if "site-packages" in str(path) else path.name
-        lines.append(f"| {short} | {f.severity.label} | {f.rule} | {what} |")
+        lines.append(f"| {short} | {f.severity.label} | {f.check_id} | {what} |")
     return "\n".join(lines)
 
 

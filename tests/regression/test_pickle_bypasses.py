@@ -33,7 +33,7 @@ def _no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def callables(res: PickleAnalysis, rule: str = "scan.pickle.dangerous_callable") -> set[str]:
     """Callables named by findings of ``rule``."""
-    return {str(f.evidence.get("callable")) for f in res.findings if f.rule == rule}
+    return {str(f.evidence.get("callable")) for f in res.findings if f.check_id == rule}
 
 
 def test_protocol0_global_os_system() -> None:
@@ -69,7 +69,7 @@ def test_importlib_import_module_chain() -> None:
 def test_stack_global_computed_operand() -> None:
     """STACK_GLOBAL whose module name is itself a call result (dynamic import)."""
     data = P4 + g("builtins", "str") + u("os") + b"\x85R" + u("system") + b"\x93" + b")R."
-    rules = {f.rule for f in analyze_pickle(data, path="d.pkl").findings}
+    rules = {f.check_id for f in analyze_pickle(data, path="d.pkl").findings}
     assert "scan.pickle.dynamic_import" in rules
 
 
@@ -121,7 +121,7 @@ def test_nested_pickle_loads_bytes() -> None:
     res = analyze_pickle(data, path="nl.pkl")
     inner = [f for f in res.findings if f.evidence.get("callable") == "os.system"]
     assert inner and inner[0].evidence["nesting"]
-    assert any(f.rule == "scan.pickle.nested" for f in res.findings)
+    assert any(f.check_id == "scan.pickle.nested" for f in res.findings)
 
 
 def test_base64_nested_pickle() -> None:
@@ -136,7 +136,7 @@ def test_broken_stream_after_payload() -> None:
     data = g("os", "system") + b"(S'id'\ntR" + b"\xff\xfe junk"
     res = analyze_pickle(data, path="broken.pkl")
     assert "os.system" in callables(res)
-    assert any(f.rule == "scan.pickle.broken_stream" for f in res.findings)
+    assert any(f.check_id == "scan.pickle.broken_stream" for f in res.findings)
 
 
 def test_payload_in_second_stream() -> None:
@@ -151,7 +151,7 @@ def test_ext_opcodes() -> None:
     """EXT1/2/4 take the callable from the copyreg extension registry."""
     for ext in (b"\x82\x01", b"\x83\x01\x00", b"\x84\x01\x00\x00\x00"):
         res = analyze_pickle(P2 + ext + b")R.", path="ext.pkl")
-        assert any(f.rule == "scan.pickle.extension_code" for f in res.findings)
+        assert any(f.check_id == "scan.pickle.extension_code" for f in res.findings)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,7 @@ def test_joblib_payload_after_inline_array() -> None:
     res = analyze_pickle(data, path="m.joblib")
     assert res.format == "joblib"
     assert "os.system" in callables(res)
-    assert not any(f.rule == "scan.pickle.broken_stream" for f in res.findings)
+    assert not any(f.check_id == "scan.pickle.broken_stream" for f in res.findings)
 
 
 def test_object_npy_with_payload() -> None:

@@ -31,7 +31,7 @@ from aiarmor.scanning.testing.builders import (
 
 
 def _rules(report: ScanReport, at_least: Severity = Severity.LOW) -> set[str]:
-    return {f.rule for f in report.findings if f.severity >= at_least}
+    return {f.check_id for f in report.findings if f.severity >= at_least}
 
 
 def _critical(report: ScanReport) -> bool:
@@ -128,7 +128,9 @@ def test_traversal_in_tar_including_symlink() -> None:
     """Tar-slip: ``../`` names, and symlink/hardlink members pointing outside."""
     tar = tar_bytes({"../x": b"a"}, {"ln": (tarfile.SYMTYPE, "../../etc/passwd")})
     hard = tar_bytes({}, {"h": (tarfile.LNKTYPE, "/etc/shadow")})
-    assert len([f for f in scan_bytes(tar, path="t.tar").findings if "traversal" in f.rule]) == 2
+    assert (
+        len([f for f in scan_bytes(tar, path="t.tar").findings if "traversal" in f.check_id]) == 2
+    )
     assert "scan.archive.traversal" in _rules(scan_bytes(hard, path="h.tar"))
 
 
@@ -244,7 +246,7 @@ def test_saved_model_with_file_and_python_ops() -> None:
     node2 = pb(1, b"p") + pb(2, b"PyFunc")
     meta_graph = pb(2, pb(1, node) + pb(1, node2))
     report = scan_bytes(pb(1, 1) + pb(2, meta_graph), path="saved_model.pb")
-    ops = {f.evidence["op"] for f in report.findings if f.rule == "scan.savedmodel.op"}
+    ops = {f.evidence["op"] for f in report.findings if f.check_id == "scan.savedmodel.op"}
     assert ops == {"ReadFile", "PyFunc"}
 
 
@@ -264,7 +266,7 @@ def test_zip_bomb_that_lies_about_its_size_hits_the_limit():
                           len(body), 1000, len(name), 0, 0, 0, 0, 0, 0) + name  # fmt: skip
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(body), 0)
     report = _scan_bytes(local + body + central + end, path="bomb.zip")
-    assert "scan.archive.limit" in {f.rule for f in report.findings}
+    assert "scan.archive.limit" in {f.check_id for f in report.findings}
 
 
 def test_deeply_nested_gguf_arrays_fail_closed():
@@ -292,6 +294,6 @@ def test_directory_symlink_to_a_file_outside_is_reported_not_followed(tmp_path):
     model.mkdir()
     (model / "weights.pkl").symlink_to(outside)
     report = _scan([model])
-    rules = {f.rule for f in report.findings}
+    rules = {f.check_id for f in report.findings}
     assert "scan.archive.traversal" in rules
     assert not any("system" in str(f.evidence) for f in report.findings)  # not followed

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from aiarmor.core.findings import Severity
+from aiarmor.modelfiles.results import scan_path
 from aiarmor.scanning import ScanLimits, ScanReport, scan, scan_bytes
 from aiarmor.scanning.testing.builders import (
     PAYLOAD,
@@ -29,11 +30,13 @@ from aiarmor.scanning.testing.corpus import CASES, Case
 
 
 def _rules(report: ScanReport, at_least: Severity = Severity.LOW) -> set[str]:
-    return {f.rule for f in report.findings if f.severity >= at_least}
+    return {f.check_id for f in report.findings if f.severity >= at_least}
 
 
 def _critical_at(report: ScanReport, suffix: str) -> bool:
-    return any(f.severity is Severity.CRITICAL and f.path.endswith(suffix) for f in report.findings)
+    return any(
+        f.severity is Severity.CRITICAL and scan_path(f).endswith(suffix) for f in report.findings
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -120,7 +123,7 @@ def test_7z_member_that_lies_about_its_size_is_capped(monkeypatch: pytest.Monkey
     _lying_list(monkeypatch)
     blob = sevenz_bytes({"bomb.bin": random.Random(0).randbytes(400_000)})  # not a ratio bomb
     report = scan_bytes(blob, path="l.7z", limits=ScanLimits(max_member_bytes=200_000))
-    hits = [f for f in report.findings if f.rule == "scan.archive.limit"]
+    hits = [f for f in report.findings if f.check_id == "scan.archive.limit"]
     assert hits and "member size" in hits[0].title
     assert hits[0].evidence["decoded"] > 200_000  # the real size, not the declared one
     assert not any(f.path == "l.7z!bomb.bin" for f in report.files)  # nothing analyzed
@@ -132,7 +135,7 @@ def test_7z_total_decoded_bytes_are_capped(monkeypatch: pytest.MonkeyPatch) -> N
     blob = sevenz_bytes({f"m{i}.bin": rng.randbytes(150_000) for i in range(4)})
     limits = ScanLimits(max_member_bytes=200_000, max_total_bytes=400_000)
     report = scan_bytes(blob, path="t.7z", limits=limits)
-    assert any("total" in f.title for f in report.findings if f.rule == "scan.archive.limit")
+    assert any("total" in f.title for f in report.findings if f.check_id == "scan.archive.limit")
 
 
 # (c) tar member count while iterating --------------------------------------------------------
@@ -145,7 +148,7 @@ def test_tar_member_limit_holds_while_iterating(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(tarfile.TarFile, "getmembers", never)
     blob = tar_bytes({f"f{i}.txt": b"x" for i in range(50)})
     report = scan_bytes(blob, path="many.tar", limits=ScanLimits(max_members=10))
-    hit = next(f for f in report.findings if f.rule == "scan.archive.limit")
+    hit = next(f for f in report.findings if f.check_id == "scan.archive.limit")
     assert hit.evidence["members"] == 11
     assert sum(1 for f in report.files if "many.tar!" in f.path) == 10
 
@@ -218,7 +221,7 @@ def test_hdf5_lambda_with_marshalled_code_is_critical() -> None:
     layer = {"class_name": "Lambda", "config": {"function": [_CODE, None, None],
              "function_type": "lambda"}}  # fmt: skip
     report = scan_bytes(_h5([layer]), path="m.h5")
-    hit = next(f for f in report.findings if f.rule == "scan.keras.lambda")
+    hit = next(f for f in report.findings if f.check_id == "scan.keras.lambda")
     assert hit.severity is Severity.CRITICAL and hit.evidence["marshalled_code"]
 
 
@@ -235,7 +238,7 @@ def test_hdf5_custom_objects_and_function_references() -> None:
     ]
     report = scan_bytes(_h5(layers), path="m.h5")
     assert "scan.keras.custom_object" in _rules(report, Severity.MEDIUM)
-    fn = next(f for f in report.findings if f.rule == "scan.keras.function")
+    fn = next(f for f in report.findings if f.check_id == "scan.keras.function")
     assert fn.severity is Severity.CRITICAL and fn.evidence["function"] == "builtins.exec"
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
+from jsonschema import Draft4Validator
 
 from aiarmor.core.findings import Chart, CheckResult, CheckStatus, Finding, Series, Severity
 from aiarmor.core.report import Report, Verdict
 
 XSS = "<script>alert(1)</script>"
+SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
 
 def _finding(severity: Severity, title: str, **kw: object) -> Finding:
@@ -178,3 +182,11 @@ def make_hostile_report() -> Report:
 def hostile_report() -> Report:
     """A report whose attacker-controlled strings try to inject markup and break XML."""
     return make_hostile_report()
+
+
+@pytest.fixture(scope="session")
+def sarif_validator() -> Draft4Validator:
+    """The official SARIF 2.1.0 schema (``data/sarif-schema-2.1.0.json``)."""
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    Draft4Validator.check_schema(schema)
+    return Draft4Validator(schema)

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
 
 from aiarmor.core.findings import CheckStatus
 from aiarmor.core.report import Report
 from aiarmor.reporting import report_to_sarif
 from aiarmor.reporting.sarif import FINGERPRINT_KEY
 
-SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
 SECURITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
-
-
-@pytest.fixture(scope="module")
-def sarif_validator() -> Draft4Validator:
-    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    Draft4Validator.check_schema(schema)
-    return Draft4Validator(schema)
 
 
 @pytest.fixture(scope="module")

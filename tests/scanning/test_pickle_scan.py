@@ -56,7 +56,7 @@ def test_legacy_storage_size_mismatch_is_trailing_data() -> None:
     buf = io.BytesIO()
     torch.save(STATE, buf, _use_new_zipfile_serialization=False)
     res = analyze_pickle(buf.getvalue() + b"extra bytes", path="legacy.pt")
-    assert [f.rule for f in res.findings] == ["scan.pickle.trailing_data"]
+    assert [f.check_id for f in res.findings] == ["scan.pickle.trailing_data"]
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,8 @@ def test_np_save_numeric_and_bad_header() -> None:
     res = analyze_npy(buf.getvalue(), path="a.npy")
     assert (res.format, res.findings) == ("npy", ())
     short = analyze_npy(buf.getvalue()[:-8], path="a.npy")
-    assert [f.rule for f in short.findings] == ["scan.npy.bad_header"]
-    assert analyze_npy(b"not numpy", path="x.npy").findings[0].rule == "scan.npy.bad_header"
+    assert [f.check_id for f in short.findings] == ["scan.npy.bad_header"]
+    assert analyze_npy(b"not numpy", path="x.npy").findings[0].check_id == "scan.npy.bad_header"
 
 
 def test_np_save_object_array_plain_data() -> None:
@@ -131,7 +131,7 @@ def test_normalize() -> None:
 
 def test_trailing_garbage_is_reported() -> None:
     res = analyze_pickle(pickle.dumps([1], protocol=2) + b"\x01\x02\x03zz", path="t.pkl")
-    assert [f.rule for f in res.findings] == ["scan.pickle.trailing_data"]
+    assert [f.check_id for f in res.findings] == ["scan.pickle.trailing_data"]
 
 
 def test_deep_nesting_hits_the_limit() -> None:

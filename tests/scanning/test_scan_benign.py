@@ -14,7 +14,8 @@ import torch
 from jsonschema import Draft202012Validator
 from safetensors.torch import save_file
 
-from aiarmor.scanning import ScanReport, scan, scan_bytes, to_sarif
+from aiarmor.reporting.sarif import scan_to_sarif
+from aiarmor.scanning import ScanReport, scan, scan_bytes
 from aiarmor.scanning.testing.builders import hdf5_bytes
 
 SCHEMA = Draft202012Validator(
@@ -90,7 +91,7 @@ def test_plain_text_has_no_finding() -> None:
 
 def test_sarif_shape_with_findings() -> None:
     payload = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
-    log = to_sarif(scan_bytes(payload, path="x.pkl"))
+    log = scan_to_sarif(scan_bytes(payload, path="x.pkl"))
     assert log["version"] == "2.1.0"
     run = log["runs"][0]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {

@@ -1,5 +1,7 @@
 """``aiarmor scan PATH... [--format text|json|sarif] [--out FILE]``.
 
+``--format`` names a :mod:`aiarmor.reporting.scan_formats` format.
+
 Exit codes: 0 no finding at or above low (informational notes may exist), 1 at least one
 finding at or above low, 2 could not scan (a path that does not exist, an unreadable file).
 The words printed follow the same rule: informational notes are never called findings, and
@@ -8,7 +10,6 @@ an incomplete scan never says "no findings".
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -21,8 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from aiarmor.core.errors import ConfigError, InputError
-from aiarmor.modelfiles.results import FAIL_AT
-from aiarmor.scanning import ScanReport, scan, to_sarif
+from aiarmor.modelfiles.results import FAIL_AT, scan_path
+from aiarmor.reporting.scan_formats import ScanFormat, scan_formats
+from aiarmor.scanning import ScanReport, scan
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -66,16 +68,18 @@ def render_text(report: ScanReport) -> Table | Text:
     for col in ("severity", "rule", "path", "title"):
         table.add_column(col, overflow="fold")
     for f in report.findings:
-        table.add_row(Text(f.severity.label), Text(f.rule), clean(f.path), clean(f.title))
+        table.add_row(Text(f.severity.label), Text(f.check_id), clean(scan_path(f)), clean(f.title))
     return table
 
 
-def _render(report: ScanReport, fmt: str) -> str | None:
-    if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2)
-    if fmt == "sarif":
-        return json.dumps(to_sarif(report), indent=2)
-    return None
+def resolve_format(name: str) -> ScanFormat:
+    """The registered scan format ``name``; ConfigError (one line, exit 2) otherwise."""
+    known = scan_formats()
+    if name not in known:
+        names = list(known)
+        expected = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+        raise ConfigError(f"unknown --format {name!r} (expected {expected})")
+    return known[name]
 
 
 def register(app: typer.Typer) -> None:
@@ -88,7 +92,7 @@ def register(app: typer.Typer) -> None:
             typer.Argument(help="Files or directories to scan.", metavar="PATH", hidden=True),
         ],
         fmt: Annotated[
-            str, typer.Option("--format", help="text | json | sarif.", metavar="FORMAT")
+            str, typer.Option("--format", help=f"{' | '.join(scan_formats())}.", metavar="FORMAT")
         ] = "text",
         out: Annotated[
             Path | None, typer.Option("--out", help="Write the output here.", metavar="FILE")
@@ -99,30 +103,28 @@ def register(app: typer.Typer) -> None:
         Each PATH is a model file or a directory (searched recursively). Exit 0: no finding at
         or above low; 1: findings; 2: a PATH could not be scanned.
         """
-        if fmt not in ("text", "json", "sarif"):
-            raise ConfigError(f"unknown --format {fmt!r} (expected text, json or sarif)")
+        chosen = resolve_format(fmt)
         missing = [p for p in paths if not os.path.lexists(p)]
         if missing:
             raise InputError(f"{_escape(repr(str(missing[0])))} does not exist")
         report = scan(paths)
-        _emit(report, fmt, out)
+        _emit(report, chosen, out)
         raise typer.Exit(report.exit_code)
 
 
-def _emit(report: ScanReport, fmt: str, out: Path | None) -> None:
-    """Write JSON/SARIF to ``out`` or stdout; print text to the terminal."""
-    rendered = _render(report, fmt)
-    console = Console(file=sys.stdout, highlight=False)
-    if rendered is None:
-        console.print(render_text(report))
+def _emit(report: ScanReport, fmt: ScanFormat, out: Path | None) -> None:
+    """Write the document to ``out`` or stdout; a terminal format draws the table instead."""
+    if fmt.for_terminal:
+        Console(file=sys.stdout, highlight=False).print(render_text(report))
         _errors(report)
         if out is not None:
-            out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+            out.write_text(fmt.render(report), encoding="utf-8")
         return
+    rendered = fmt.render(report)
     if out is not None:
-        out.write_text(rendered + "\n", encoding="utf-8")
+        out.write_text(rendered, encoding="utf-8")
     else:
-        sys.stdout.write(rendered + "\n")
+        sys.stdout.write(rendered)
     _errors(report)
 
 

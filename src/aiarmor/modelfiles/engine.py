@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 from typing import cast
 
+from aiarmor.core.findings import Finding
 from aiarmor.modelfiles.formats.common import ScanContext, ScanLimits
-from aiarmor.modelfiles.results import ScanReport
+from aiarmor.modelfiles.results import ScanReport, anchor, scan_path
 from aiarmor.modelfiles.sniff import sniff
 
 DEFAULT_LIMITS = ScanLimits()
@@ -24,6 +25,8 @@ def analyze(ctx: ScanContext, data: bytes, path: str, depth: int) -> None:
     if depth > ctx.limits.max_depth:
         ctx.limit(path, f"nesting deeper than {ctx.limits.max_depth}", {"depth": depth})
         return
+    if depth == 0:
+        ctx.roots.add(path)
     analyser = sniff(data)
     ctx.dispatched.append((path, analyser.name))
     analyser.analyse(ctx, data, path, depth, analyze)
@@ -42,8 +45,20 @@ def inspect_file(ctx: ScanContext, file: Path) -> None:
 
 def report(ctx: ScanContext, errors: list[str]) -> ScanReport:
     """The frozen report of ``ctx``: findings most severe first, then by path and rule."""
-    findings = sorted(ctx.findings, key=lambda f: (-f.severity, f.path, f.rule))
+    anchored = [_anchored(f, ctx.roots) for f in ctx.findings]
+    findings = sorted(anchored, key=lambda f: (-f.severity, scan_path(f), f.check_id))
     return ScanReport(tuple(findings), tuple(ctx.files), tuple(errors))
+
+
+def _anchored(finding: Finding, roots: set[str]) -> Finding:
+    """``finding`` located after the longest scanned file its path starts with (a file name
+    may itself contain ``!``, the member separator)."""
+    path = scan_path(finding)
+    cuts = [i for i, c in enumerate(path) if c == "!"]
+    for end in (len(path), *reversed(cuts)):
+        if path[:end] in roots:
+            return anchor(finding, path[:end])
+    return finding
 
 
 def inspect(file: Path, *, limits: ScanLimits = DEFAULT_LIMITS) -> ScanReport:

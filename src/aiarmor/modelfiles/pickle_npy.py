@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aiarmor.core.findings import Severity
+from aiarmor.core.findings import Finding, Severity
 from aiarmor.modelfiles.pickle_walk import Broken, itemsize
-from aiarmor.modelfiles.results import ScanFinding
+from aiarmor.modelfiles.results import scan_finding
 
 _PY2_LONG = re.compile(r"(?<=[(,\s])(\d+)L(?=[,)\s])")
 
@@ -30,11 +30,11 @@ class NpyHeader:
     """Object dtype: the payload is a pickle."""
 
 
-def parse_npy_header(data: bytes, *, path: str) -> tuple[NpyHeader | None, list[ScanFinding]]:
+def parse_npy_header(data: bytes, *, path: str) -> tuple[NpyHeader | None, list[Finding]]:
     """Parse a ``.npy`` header by hand; a malformed header is a ``scan.npy.bad_header`` finding."""
 
-    def bad(why: str) -> tuple[None, list[ScanFinding]]:
-        f = ScanFinding("scan.npy.bad_header", Severity.MEDIUM, "Malformed .npy header", why, path)
+    def bad(why: str) -> tuple[None, list[Finding]]:
+        f = scan_finding("scan.npy.bad_header", Severity.MEDIUM, "Malformed .npy header", why, path)
         return None, [f]
 
     if data[:6] != b"\x93NUMPY" or len(data) < 10:

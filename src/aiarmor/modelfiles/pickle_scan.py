@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiarmor.core.findings import Finding
 from aiarmor.modelfiles import pickle_npy, pickle_walk
-from aiarmor.modelfiles.results import ScanFinding
 
 __all__ = ["PickleAnalysis", "analyze_npy", "analyze_pickle", "looks_like_pickle"]
 
@@ -27,7 +27,7 @@ class PickleAnalysis:
 
     format: str
     """``"pickle"``, ``"pytorch-legacy"``, ``"joblib"``, ``"npy"`` or ``"npy-object"``."""
-    findings: tuple[ScanFinding, ...]
+    findings: tuple[Finding, ...]
     """Every finding, most severe first."""
     details: Mapping[str, Any]
     """Inventory: streams, opcode count, protocols, callables (sorted), nested pickles, ..."""
@@ -54,11 +54,13 @@ def analyze_npy(data: bytes, *, path: str) -> PickleAnalysis:
     details: dict[str, Any] = {"descr": repr(header.descr), "shape": list(header.shape)}
     details["fortran_order"] = header.fortran_order
     if header.has_object:
-        inner = pickle_walk.walk(data[header.data_offset :], path=path, depth=0)
+        inner = pickle_walk.walk(
+            data[header.data_offset :], path=path, depth=0, base=header.data_offset
+        )
         details["pickle"] = dict(inner.details)
         return PickleAnalysis("npy-object", _sorted([*bad, *inner.findings]), details)
     return PickleAnalysis("npy", _sorted(bad), details)
 
 
-def _sorted(findings: list[ScanFinding]) -> tuple[ScanFinding, ...]:
+def _sorted(findings: list[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=lambda f: -int(f.severity)))

@@ -15,9 +15,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiarmor.core.findings import Severity
+from aiarmor.core.findings import Finding, Location, Severity
 from aiarmor.modelfiles import pickle_policy as policy
-from aiarmor.modelfiles.results import ScanFinding
+from aiarmor.modelfiles.results import locate, scan_finding
 
 MAX_DEPTH = 4
 """Nested-pickle recursion limit (a deeper nest is itself a finding)."""
@@ -76,8 +76,11 @@ class WalkResult:
     path: str
     depth: int
     nesting: tuple[str, ...] = ()
+    base: int = 0
+    """Where this blob starts in its file or member (an object array's pickle: after the
+    ``.npy`` header), so finding offsets are the file's."""
     format: str = "pickle"
-    findings: list[ScanFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     callables: set[str] = field(default_factory=set)
     details: dict[str, Any] = field(default_factory=dict)
     stream: int = 0
@@ -93,7 +96,15 @@ class WalkResult:
         ev.setdefault("stream", self.stream)
         if self.nesting:
             ev["nesting"] = list(self.nesting)
-        self.findings.append(ScanFinding(rule, sev, title, detail, self.path, evidence=ev))
+        self.findings.append(scan_finding(rule, sev, title, detail, self._where(ev), evidence=ev))
+
+    def _where(self, ev: dict[str, Any]) -> Location:
+        """The path, with the byte offset when it is one of this blob's (not a nested pickle's)."""
+        offset = ev.get("offset")
+        where = locate(self.path)
+        if self.nesting or not isinstance(offset, int) or isinstance(offset, bool):
+            return where
+        return Location(where.path, where.member, self.base + offset)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -138,9 +149,12 @@ def _quoted(raw: bytes, pos: int) -> str:
 # ----------------------------------------------------------------------------- the walk
 
 
-def walk(data: bytes, *, path: str, depth: int, nesting: tuple[str, ...] = ()) -> WalkResult:
-    """Walk every pickle stream in ``data``; never raises on hostile input."""
-    res = WalkResult(path=path, depth=depth, nesting=nesting)
+def walk(
+    data: bytes, *, path: str, depth: int, nesting: tuple[str, ...] = (), base: int = 0
+) -> WalkResult:
+    """Walk every pickle stream in ``data`` (which starts ``base`` bytes into its file);
+    never raises on hostile input."""
+    res = WalkResult(path=path, depth=depth, nesting=nesting, base=base)
     pos, protocols, opcodes = 0, [], 0
     legacy = False
     while pos < len(data):
@@ -641,7 +655,8 @@ def _nested(blob: bytes, at: int, res: WalkResult, where: str, *, force: bool) -
     if not force and not inner.callables:
         return  # plain data that merely starts like a pickle
     if not force and (inner.findings and all(
-        f.rule in ("scan.pickle.broken_stream", "scan.pickle.trailing_data") for f in inner.findings
+        f.check_id in ("scan.pickle.broken_stream", "scan.pickle.trailing_data")
+        for f in inner.findings
     )):  # fmt: skip
         return  # random bytes that merely start like a pickle
     res.details.setdefault("nested", []).append({"at": label, **inner.details})

@@ -1,8 +1,15 @@
-"""report.sarif: SARIF 2.1.0 for code-scanning views (GitHub, Azure DevOps, IDEs).
+"""SARIF 2.1.0 for code-scanning views (GitHub, Azure DevOps, IDEs): ``report.sarif`` of an
+audit and ``aiarmor scan --format sarif``.
 
-One run; one rule per check; one result per finding. Suppressed findings stay in the log as
-results carrying an external suppression with the policy's justification, so a viewer can show
-that they were reviewed. Every result points at the audited model artifact.
+Both follow one set of conventions: one run; one rule per check (audit) or scanner rule id
+(scan); one result per finding, with the same level mapping, ``security-severity``, rule
+descriptors (standards as tags and help) and partial fingerprints. A file is a
+``physicalLocation`` whose artifact URI is relative and percent-escaped for a relative path and
+a ``file://`` URI for an absolute one; a member of an archive is a ``logicalLocation`` (kind
+``resource``, fully qualified ``outer.zip!member``) beside its outer file, and a byte offset in
+the file itself is a region. Suppressed findings stay in the log as results carrying an
+external suppression with the policy's justification, so a viewer can show that they were
+reviewed. An audit's results point at the audited model artifact.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
-from aiarmor.core.findings import CheckResult, CheckStatus, Finding, Severity
+from aiarmor._version import __version__
+from aiarmor.core.findings import CheckResult, CheckStatus, Finding, Location, Severity
 from aiarmor.core.registry import registered
 from aiarmor.core.report import Report, Verdict
 from aiarmor.core.standards import CATALOGUE
+from aiarmor.modelfiles.results import ScanReport
 from aiarmor.reporting._text import clean_text
 from aiarmor.reporting.formats import ReportFormat
+from aiarmor.reporting.scan_formats import ScanFormat
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -30,7 +40,9 @@ INFORMATION_URI = "https://pypi.org/project/aiarmor/"
 """Where the tool is described (overridable with ``report.tool["information_uri"]``)."""
 
 FINGERPRINT_KEY = "aiarmorFinding/v1"
-"""Name of the partial fingerprint: a stable hash of check id and finding title."""
+"""Name of the partial fingerprint: a stable hash of check id, finding title and location."""
+SCAN_TOOL_NAME = "aiarmor-scan"
+"""The scan's driver name: its own analysis in a code-scanning view, beside the audit's."""
 
 _LEVELS: dict[Severity, str] = {
     Severity.CRITICAL: "error",
@@ -60,6 +72,28 @@ def report_to_sarif(report: Report) -> dict[str, Any]:
         "results": [_result(f, rule_index, locations) for f in report.findings],
         "properties": {"verdict": report.verdict.value},
     }
+    return _log(run)
+
+
+def scan_to_sarif(report: ScanReport) -> dict[str, Any]:
+    """A scan as a SARIF 2.1.0 log: each result at its file (and archive member)."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in report.findings:  # most severe first, so a rule's first is its worst
+        by_rule.setdefault(finding.check_id, []).append(finding)
+    rule_ids = sorted(by_rule)
+    rule_index = {r: i for i, r in enumerate(rule_ids)}
+    rules = [_scan_rule(r, by_rule[r]) for r in rule_ids]
+    run: dict[str, Any] = {
+        "tool": {"driver": _tool(SCAN_TOOL_NAME, __version__, INFORMATION_URI, rules)},
+        "invocations": [_run_outcome(list(report.errors), not report.errors)],
+        "results": [_result(f, rule_index, _file_locations(f)) for f in report.findings],
+        "properties": {"result": report.result},
+    }
+    return _log(run)
+
+
+def _log(run: dict[str, Any]) -> dict[str, Any]:
+    """The SARIF log of one run."""
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
@@ -69,13 +103,18 @@ def security_severity(severity: Severity) -> str:
 
 
 def _driver(report: Report) -> dict[str, Any]:
-    """The tool.driver object: name, version, information URI and the rules."""
-    version = report.tool.get("version", "")
-    driver: dict[str, Any] = {
-        "name": report.tool.get("name", "aiarmor"),
-        "informationUri": report.tool.get("information_uri", INFORMATION_URI),
-        "rules": [_rule(c) for c in report.checks],
-    }
+    """The tool.driver object of an audit: the report's tool and one rule per check."""
+    return _tool(
+        report.tool.get("name", "aiarmor"),
+        report.tool.get("version", ""),
+        report.tool.get("information_uri", INFORMATION_URI),
+        [_rule(c) for c in report.checks],
+    )
+
+
+def _tool(name: str, version: str, uri: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A tool.driver object: name, version, information URI and the rules."""
+    driver: dict[str, Any] = {"name": name, "informationUri": uri, "rules": rules}
     if version:
         driver["version"] = version
         driver["semanticVersion"] = version
@@ -84,22 +123,41 @@ def _driver(report: Report) -> dict[str, Any]:
 
 def _rule(check: CheckResult) -> dict[str, Any]:
     """One reportingDescriptor per check."""
+    title = check.title or check.id
+    return _descriptor(check.id, title, _description(check), check.standards, check.findings)
+
+
+def _scan_rule(rule_id: str, findings: list[Finding]) -> dict[str, Any]:
+    """One reportingDescriptor per scanner rule, described by its worst finding."""
+    standards = tuple(dict.fromkeys(s for f in findings for s in f.standards))
+    title = findings[0].title
+    return _descriptor(rule_id, title, title, standards, findings)
+
+
+def _descriptor(
+    rule_id: str,
+    title: str,
+    description: str,
+    standards: tuple[str, ...],
+    findings: tuple[Finding, ...] | list[Finding],
+) -> dict[str, Any]:
+    """A reportingDescriptor: names, standards as tags and help, the worst finding's level."""
     rule: dict[str, Any] = {
-        "id": check.id,
-        "name": _pascal(check.id),
-        "shortDescription": {"text": clean_text(check.title or check.id)},
-        "fullDescription": {"text": clean_text(_description(check))},
-        "properties": {"tags": ["security", *check.standards]},
+        "id": rule_id,
+        "name": _pascal(rule_id),
+        "shortDescription": {"text": clean_text(title)},
+        "fullDescription": {"text": clean_text(description)},
+        "properties": {"tags": ["security", *standards]},
     }
-    refs = [CATALOGUE[r] for r in check.standards if r in CATALOGUE]
+    refs = [CATALOGUE[r] for r in standards if r in CATALOGUE]
     if refs:
         rule["helpUri"] = refs[0].url
         rule["help"] = {
             "text": "\n".join(f"{r.ref}: {r.name} ({r.url})" for r in refs),
             "markdown": "\n".join(f"- [{r.ref}]({r.url}): {r.name}" for r in refs),
         }
-    if check.findings:
-        worst = max(f.severity for f in check.findings)
+    if findings:
+        worst = max(f.severity for f in findings)
         rule["defaultConfiguration"] = {"level": _LEVELS[worst]}
         rule["properties"]["security-severity"] = security_severity(worst)
     return rule
@@ -116,11 +174,10 @@ def _result(
     finding: Finding, rule_index: Mapping[str, int], locations: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """One SARIF result per finding (suppressed ones carry an external suppression)."""
-    text = f"{finding.title}: {finding.detail}" if finding.detail else finding.title
     result: dict[str, Any] = {
         "ruleId": finding.check_id,
         "level": _LEVELS[finding.severity],
-        "message": {"text": clean_text(text)},
+        "message": {"text": clean_text(_message(finding))},
         "locations": locations,
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(finding)},
         "properties": {
@@ -143,9 +200,20 @@ def _result(
     return result
 
 
+def _message(finding: Finding) -> str:
+    """``title: detail``, naming the archive member when there is one."""
+    text = f"{finding.title}: {finding.detail}" if finding.detail else finding.title
+    where = finding.location
+    return f"{text} [{where.display}]" if where is not None and where.member else text
+
+
 def fingerprint(finding: Finding) -> str:
-    """A stable hash of check id and title, so a viewer can track a finding across runs."""
-    digest = hashlib.sha256(f"{finding.check_id}\x00{finding.title}".encode())
+    """A stable hash of check id, title and (when it has one) location, so a viewer can track
+    a finding across runs."""
+    key = f"{finding.check_id}\x00{finding.title}"
+    if finding.location is not None:
+        key += f"\x00{finding.location.display}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:32]
 
 
@@ -159,12 +227,37 @@ def _invocation(report: Report) -> dict[str, Any]:
     told = {f"{c.id}: {c.reason}" for c in errored}
     messages = [f"check {c.id} errored: {c.reason or 'no reason given'}" for c in errored]
     messages += [e for e in report.errors if e not in told]
+    return _run_outcome(messages, not errored and report.verdict is not Verdict.INCOMPLETE)
+
+
+def _run_outcome(messages: list[str], successful: bool) -> dict[str, Any]:
+    """An invocation: whether the run succeeded, one error notification per message."""
     return {
-        "executionSuccessful": not errored and report.verdict is not Verdict.INCOMPLETE,
+        "executionSuccessful": successful,
         "toolExecutionNotifications": [
             {"level": "error", "message": {"text": clean_text(m)}} for m in dict.fromkeys(messages)
         ],
     }
+
+
+def _file_locations(finding: Finding) -> list[dict[str, Any]]:
+    """Where a scan finding points: its file, with the archive member as a logical location."""
+    where = finding.location or Location("unknown")
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(where.path)}}
+    location: dict[str, Any] = {"physicalLocation": physical}
+    if where.member is None:
+        if where.offset is not None:
+            physical["region"] = {"byteOffset": where.offset}
+        return [location]
+    member = {
+        "name": clean_text(where.member.rpartition("!")[2]),
+        "fullyQualifiedName": clean_text(where.display),
+        "kind": "resource",
+    }
+    location["logicalLocations"] = [member]
+    if where.offset is not None:
+        location["properties"] = {"memberByteOffset": where.offset}
+    return [location]
 
 
 def _locations(subject: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -213,7 +306,7 @@ def _uri(path: str) -> str:
     posix = PurePosixPath(path.replace("\\", "/"))
     if posix.is_absolute():
         return posix.as_uri()
-    return quote(posix.as_posix(), safe="/")
+    return quote(posix.as_posix(), safe="/", errors="surrogateescape")
 
 
 def _pascal(check_id: str) -> str:
@@ -227,4 +320,10 @@ def _sarif_text(report: Report) -> str:
     return json.dumps(report_to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _scan_sarif_text(report: ScanReport) -> str:
+    """A scan's SARIF log as indented, ASCII-only JSON text (safe on any terminal)."""
+    return json.dumps(scan_to_sarif(report), indent=2) + "\n"
+
+
 FORMAT = ReportFormat("sarif", "report.sarif", _sarif_text)
+SCAN_FORMAT = ScanFormat("sarif", _scan_sarif_text)

@@ -2,7 +2,8 @@
 
 Files are identified and analysed by :mod:`aiarmor.modelfiles` (the same sniffer the loader
 acts on); nothing is ever deserialized. This module adds directories (symlinks are reported,
-never followed) and paths that cannot be read (errors, exit code 2).
+never followed) and paths that cannot be read (errors, exit code 2). Its SARIF form is
+:func:`aiarmor.reporting.sarif.scan_to_sarif`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from aiarmor.core.findings import Severity
 from aiarmor.modelfiles import engine
@@ -18,7 +18,7 @@ from aiarmor.modelfiles.engine import DEFAULT_LIMITS, analyze
 from aiarmor.modelfiles.formats.common import ScanContext, ScanLimits
 from aiarmor.modelfiles.results import ScanReport
 
-__all__ = ["DEFAULT_LIMITS", "ScanLimits", "scan", "scan_bytes", "to_sarif"]
+__all__ = ["DEFAULT_LIMITS", "ScanLimits", "scan", "scan_bytes"]
 
 
 def scan(
@@ -44,6 +44,7 @@ def _walk(ctx: ScanContext, root: Path) -> list[Path]:
     base = root.resolve()
     for p in sorted(root.rglob("*")):
         if p.is_symlink():
+            ctx.roots.add(str(p))
             target = p.resolve()
             inside = target == base or base in target.parents
             ctx.add(
@@ -74,35 +75,3 @@ def _scan_file(ctx: ScanContext, file: Path) -> None:
 
 def _report(ctx: ScanContext, errors: list[str]) -> ScanReport:
     return engine.report(ctx, errors)
-
-
-def to_sarif(report: ScanReport) -> dict[str, Any]:
-    """SARIF 2.1.0 log of a scan (artifact = outer file; member path in message/properties)."""
-    rules = sorted({f.rule: f for f in report.findings}.items())
-    level = {0: "note", 1: "note", 2: "warning", 3: "error", 4: "error"}
-    results = [
-        {
-            "ruleId": f.rule,
-            "level": level[int(f.severity)],
-            "message": {"text": f"{f.title}: {f.detail} [{f.path}]"},
-            "locations": [
-                {"physicalLocation": {"artifactLocation": {"uri": f.path.split("!", 1)[0]}}}
-            ],
-            "properties": {
-                "severity": f.severity.label,
-                "member": f.path,
-                "standards": list(f.standards),
-            },
-        }
-        for f in report.findings
-    ]
-    driver = {
-        "name": "aiarmor-scan",
-        "informationUri": "https://github.com/aiarmor/aiarmor",
-        "rules": [{"id": r, "shortDescription": {"text": f.title}} for r, f in rules],
-    }
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": driver}, "results": results}],
-    }

@@ -5,8 +5,7 @@ from aiarmor.modelfiles.results import (
     FAIL_AT,
     SCAN_SCHEMA_VERSION,
     FileEntry,
-    ScanFinding,
     ScanReport,
 )
 
-__all__ = ["FAIL_AT", "SCAN_SCHEMA_VERSION", "FileEntry", "ScanFinding", "ScanReport"]
+__all__ = ["FAIL_AT", "SCAN_SCHEMA_VERSION", "FileEntry", "ScanReport"]

@@ -29,7 +29,7 @@ from aiarmor.core.findings import Severity
 from aiarmor.modelfiles.engine import inspect
 from aiarmor.modelfiles.pickle_policy import classify, normalize
 from aiarmor.modelfiles.provenance import PickleProvenance, provenance_of, remember
-from aiarmor.modelfiles.results import ScanReport
+from aiarmor.modelfiles.results import ScanReport, scan_path
 from aiarmor.targets._common import one_line
 
 TRUST_HINT = (
@@ -51,7 +51,7 @@ def load_pickle_model(path: Path, *, trust: bool) -> tuple[object, PickleProvena
         raise UnsafeModelError(
             f"refusing to load {path}: `aiarmor scan` found {len(blocking)} problem(s) in this "
             f"pickle-based file, worst {worst.severity.label}: {worst.title} at "
-            f"{worst.path} ({worst.rule}: {_clip(worst.detail)})"
+            f"{scan_path(worst)} ({worst.check_id}: {_clip(worst.detail)})"
         )
     if not trust:
         raise UnsafeModelError(

@@ -12,7 +12,7 @@ from aiarmor.core.findings import Severity
 from aiarmor.modelfiles.encryption import HEADER_SIZE, MAGIC, DecryptionError, header_facts
 from aiarmor.modelfiles.formats.common import DOS_STANDARDS, ScanContext
 from aiarmor.modelfiles.registry import FormatAnalyser, leaf
-from aiarmor.modelfiles.results import ScanFinding
+from aiarmor.modelfiles.results import scan_finding
 
 FORMAT = "aiarmor-encrypted"
 """The inventory format name of an encrypted artifact."""
@@ -49,7 +49,7 @@ def scan_encrypted(ctx: ScanContext, data: bytes, path: str) -> None:
         )
         return
     ctx.entry(path, FORMAT, data, facts)
-    note = ScanFinding(
+    note = scan_finding(
         "scan.format.encrypted",
         Severity.INFO,
         "Encrypted aiarmor artifact: content not scanned",

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiarmor.core.findings import Severity
-from aiarmor.modelfiles.results import FileEntry, ScanFinding
+from aiarmor.core.findings import Finding, Severity
+from aiarmor.modelfiles.results import DEFAULT_STANDARDS, FileEntry, scan_finding
 
 HASH_LIMIT = 256 * 1024**2
 """Files larger than this are not hashed (large checkpoints scan without a full read)."""
@@ -39,7 +39,7 @@ class ScanContext:
 
     limits: ScanLimits
     """The limits in force."""
-    findings: list[ScanFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     """Findings so far."""
     files: list[FileEntry] = field(default_factory=list)
     """Inventory so far."""
@@ -47,6 +47,8 @@ class ScanContext:
     """Uncompressed archive bytes read so far."""
     dispatched: list[tuple[str, str]] = field(default_factory=list)
     """``(path, analyser name)`` for every blob handed to an analyser, in order."""
+    roots: set[str] = field(default_factory=set)
+    """The scanned files (and symlinks) themselves, to locate members of their findings."""
 
     def add(
         self,
@@ -59,9 +61,9 @@ class ScanContext:
         standards: tuple[str, ...] | None = None,
     ) -> None:
         """Record one finding."""
-        extra: dict[str, Any] = {} if standards is None else {"standards": standards}
+        refs = DEFAULT_STANDARDS if standards is None else standards
         self.findings.append(
-            ScanFinding(rule, severity, title, detail, path, evidence=dict(evidence or {}), **extra)
+            scan_finding(rule, severity, title, detail, path, standards=refs, evidence=evidence)
         )
 
     def entry(self, path: str, fmt: str, data: bytes, details: Mapping[str, Any]) -> None:
