@@ -77,3 +77,7 @@ def test_locate_and_anchor() -> None:
     fixed = anchor(f, "a!b.zip")
     assert fixed.location == Location("a!b.zip", "c") and scan_path(fixed) == scan_path(f)
     assert anchor(f, "elsewhere") is f
+
+
+def test_the_default_remediation_is_a_whole_sentence() -> None:
+    assert _worst(PAYLOAD, "x.pkl").remediation.endswith("(safetensors, ONNX without custom ops).")

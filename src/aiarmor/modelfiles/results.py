@@ -19,7 +19,10 @@ FAIL_AT = Severity.LOW
 """A finding at or above this severity makes the scan exit 1; below it is an informational note."""
 
 
-DEFAULT_REMEDIATION = "Do not load this file. Obtain the model from a trusted source, in a "
+DEFAULT_REMEDIATION = (
+    "Do not load this file. Obtain the model from a trusted source, in a format that cannot "
+    "execute code (safetensors, ONNX without custom ops)."
+)
 """What to do about a scan finding, unless its analyser says otherwise."""
 DEFAULT_STANDARDS = ("ATLAS:AML.T0010.003", "ATLAS:AML.T0011.000", "OWASP-ML:ML06")
 """Standards references of a scan finding, unless its analyser says otherwise."""
