@@ -261,3 +261,34 @@ def test_a_training_recipe_from_the_command_line_enables_rmia_and_lira(cli, work
                          ("recipe", "file.py:name or package.module:name")]:  # fmt: skip
         r = cli(*common, "--recipe", bad, "--out", d / "bad")
         assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def _audit_args(d, out):
+    return ("audit", "--model", f"{d}/models.py:build", "--weights", d / "weights.safetensors",
+            "--data", d / "test.npz", "--checks", "baseline.performance", "--out", out)  # fmt: skip
+
+
+def test_format_json_writes_only_report_json(cli, workspace):
+    d, _ = workspace
+    r = cli(*_audit_args(d, d / "out"), "--format", "json")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (d / "out").iterdir()) == ["report.json"]
+    validate_report(json.loads((d / "out" / "report.json").read_text()))
+    assert "html:" not in r.out and "json:" in r.out  # the summary lists what was written
+
+
+def test_format_names_a_subset_in_any_order_and_repeats_are_written_once(cli, workspace):
+    d, _ = workspace
+    r = cli(*_audit_args(d, d / "out"), "--format", " sarif,junit,sarif ")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (d / "out").iterdir()) == ["report.junit.xml", "report.sarif"]
+
+
+@pytest.mark.parametrize("fmt", ["json,xml", "JSON", ",", ""])
+def test_an_unknown_format_is_one_line_exit_2_before_any_work(cli, workspace, fmt):
+    d, _ = workspace
+    missing_data = d / "no-such-data.npz"  # would fail later: the format is checked first
+    args = [a if a != d / "test.npz" else missing_data for a in _audit_args(d, d / "out")]
+    r = cli(*args, "--format", fmt)
+    assert r.code == 2 and r.err.count("\n") == 1 and "format" in r.err, r.err
+    assert "no-such-data" not in r.err and not (d / "out").exists()

@@ -45,3 +45,9 @@ def test_unknown_format_is_rejected_before_anything_is_written(report: Report, t
     with pytest.raises(ConfigError, match=r"unknown report format.*pdf"):
         write_reports(report, tmp_path / "out", formats=("json", "pdf"))
     assert not (tmp_path / "out").exists()
+
+
+def test_no_format_at_all_is_rejected_before_anything_is_written(report: Report, tmp_path: Path):
+    with pytest.raises(ConfigError, match="no report format"):
+        write_reports(report, tmp_path / "out", formats=())
+    assert not (tmp_path / "out").exists()

@@ -41,6 +41,8 @@ class AuditArgs:
     out_dir: Path
     trust_pickle: bool = False
     recipe: str | None = None
+    formats: str | None = None
+    """``--format``: comma-separated report format names; None writes the default set."""
 
 
 def parse_bounds(text: str | None) -> tuple[float, float] | None:
@@ -67,6 +69,19 @@ def parse_checks(text: str | None) -> list[str] | None:
     return ids
 
 
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """``"json,sarif"`` -> ``("json", "sarif")``, each a registered report format (else
+    ConfigError); None means the default set (json, html, sarif, junit)."""
+    from aiarmor.reporting.writer import DEFAULT_FORMATS, check_formats
+
+    if text is None:
+        return DEFAULT_FORMATS
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    if not names:
+        raise ConfigError("--format needs at least one report format")
+    return tuple(check_formats(names))
+
+
 def cli_policy(path: Path | None) -> Policy:
     """The policy, validated against the registered checks before any work starts."""
     from aiarmor.audit import validate_policy
@@ -88,16 +103,20 @@ def _warn(lines: list[str]) -> None:
         _ERR.print(Text(f"aiarmor: warning: {clean(line)}"), soft_wrap=True)
 
 
-def finish(console: Console, report: Report, out_dir: Path) -> int:
-    """Write the reports, print the summary and any incomplete-audit line; the exit code."""
-    print_summary(console, report, _write(report, out_dir))
+def finish(
+    console: Console, report: Report, out_dir: Path, formats: tuple[str, ...] | None = None
+) -> int:
+    """Write the reports (``formats``, default all), print the summary and any
+    incomplete-audit line; the exit code."""
+    print_summary(console, report, _write(report, out_dir, formats))
     return explain_exit(report)
 
 
-def _write(report: Report, out_dir: Path) -> dict[str, Path]:
+def _write(report: Report, out_dir: Path, formats: tuple[str, ...] | None) -> dict[str, Path]:
     from aiarmor.reporting import write_reports
+    from aiarmor.reporting.writer import DEFAULT_FORMATS
 
-    return write_reports(report, out_dir)
+    return write_reports(report, out_dir, DEFAULT_FORMATS if formats is None else formats)
 
 
 def explain_exit(report: Report) -> int:
@@ -122,6 +141,7 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
     from aiarmor.targets.pickle_models import provenance_of
 
     Budget.parse(args.budget)
+    formats = parse_formats(args.formats)
     policy = cli_policy(args.policy)
     checks = parse_checks(args.checks)
     if checks is not None:
@@ -167,7 +187,7 @@ def run_audit_command(console: Console, args: AuditArgs) -> int:
             progress=progress,
             subject=subject,
         )
-    return finish(console, report, out_dir)
+    return finish(console, report, out_dir, formats)
 
 
 _DEMO_INTRO = {

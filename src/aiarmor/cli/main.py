@@ -58,6 +58,7 @@ TRUST_PICKLE_HELP = (
     "A clean scan is required but not proof: unpickling executes code, so this is your "
     "decision, and the report records it."
 )
+FORMAT_HELP = "Comma-separated report formats to write (default: json,html,sarif,junit)."
 RECIPE_HELP = (
     "Training recipe train_fn(x, y, seed) -> model (file.py:fn or pkg.mod:fn): RMIA and "
     "LiRA train reference models with it (scikit-learn models need none)."
@@ -125,6 +126,10 @@ def audit_cmd(
     budget: Budget = "standard",
     seed: Seed = 0,
     out_dir: OutDir = Path("aiarmor-report"),
+    formats: Annotated[
+        str | None,
+        typer.Option("--format", metavar="NAMES", help=FORMAT_HELP),
+    ] = None,
 ) -> None:
     """Audit a model on data and write report.{html,json,sarif,junit.xml}."""
     from aiarmor.cli.commands import AuditArgs, run_audit_command
@@ -146,6 +151,7 @@ def audit_cmd(
         budget=budget,
         seed=seed,
         out_dir=out_dir,
+        formats=formats,
     )
     raise typer.Exit(run_audit_command(out, args))
 

@@ -30,12 +30,8 @@ def write_reports(
     (temporary file + ``os.replace``), so a reader never sees a half-written report. An unknown
     format raises ConfigError before any work is done.
     """
-    wanted = list(dict.fromkeys(formats))
+    wanted = check_formats(formats)
     known = report_formats()
-    unknown = [f for f in wanted if f not in known]
-    if unknown:
-        names = ", ".join(known)
-        raise ConfigError(f"unknown report format(s) {', '.join(unknown)} (known: {names})")
     texts = {fmt: known[fmt].render(report) for fmt in wanted}
     out_dir = prepare_out_dir(out_dir)
     written = {}
@@ -44,6 +40,19 @@ def write_reports(
         atomic_write_text(path, text)
         written[fmt] = path
     return written
+
+
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """``formats`` without repeats, each a registered report format (else ConfigError)."""
+    wanted = list(dict.fromkeys(formats))
+    known = report_formats()
+    unknown = [f for f in wanted if f not in known]
+    if unknown:
+        names = ", ".join(known)
+        raise ConfigError(f"unknown report format(s) {', '.join(unknown)} (known: {names})")
+    if not wanted:
+        raise ConfigError("no report format given")
+    return wanted
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
