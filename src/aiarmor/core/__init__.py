@@ -21,6 +21,7 @@ from aiarmor.core.findings import (
     CheckResult,
     CheckStatus,
     Finding,
+    Location,
     Series,
     Severity,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "DatasetLike",
     "Finding",
     "InputError",
+    "Location",
     "ModelLoadError",
     "Param",
     "Policy",
