@@ -32,6 +32,11 @@ from rich.text import Text
 from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.harden_cmd import harden_app
 from aiarmor.cli.harden_common import (
+    BudgetOpt,
+    ChecksOpt,
+    OutOpt,
+    PolicyOpt,
+    SeedOpt,
     harden,
     load_train_and_data,
     path_str,
@@ -106,21 +111,11 @@ def adversarial_command(
     warmup: Annotated[
         float, typer.Option(metavar="X", help="Epochs of linear epsilon ramp-up.")
     ] = 0.0,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
-    ] = None,
-    checks: Annotated[
-        str | None, typer.Option(metavar="IDS", help="Extra comma-separated check ids.")
-    ] = None,
-    budget: Annotated[
-        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
-    ] = "standard",
-    seed: Annotated[
-        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
-    ] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
-        "aiarmor-harden"
-    ),
+    policy: PolicyOpt = None,
+    checks: ChecksOpt = None,
+    budget: BudgetOpt = "standard",
+    seed: SeedOpt = 0,
+    out_dir: OutOpt = Path("aiarmor-harden"),
 ) -> None:
     """Adversarially train a PyTorch model (PGD or TRADES); write it and a before/after report."""
     args = AdversarialArgs(

@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
-from aiarmor.cli.harden_common import harden
+from aiarmor.cli.harden_common import BudgetOpt, ChecksOpt, OutOpt, PolicyOpt, SeedOpt, harden
 from aiarmor.cli.render import clean
 from aiarmor.core.errors import ConfigError
 from aiarmor.core.registry import Budget
@@ -107,21 +107,11 @@ def fairness_command(
     trust_type: Annotated[
         list[str] | None, typer.Option(metavar="TYPE", help="skops type to trust.")
     ] = None,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
-    ] = None,
-    checks: Annotated[
-        str | None, typer.Option(metavar="IDS", help="Extra comma-separated check ids.")
-    ] = None,
-    budget: Annotated[
-        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
-    ] = "standard",
-    seed: Annotated[
-        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
-    ] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
-        "aiarmor-harden"
-    ),
+    policy: PolicyOpt = None,
+    checks: ChecksOpt = None,
+    budget: BudgetOpt = "standard",
+    seed: SeedOpt = 0,
+    out_dir: OutOpt = Path("aiarmor-harden"),
 ) -> None:
     """Mitigate bias with Fairlearn; write the model and a before/after report."""
     args = FairnessArgs(

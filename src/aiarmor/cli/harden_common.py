@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -25,6 +26,20 @@ if TYPE_CHECKING:
     from aiarmor.hardening import HardeningRun
 
 COLUMNS = ("before", "after", "change")
+
+
+# The options every ``aiarmor harden ...`` command shares, written once.
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
+]
+ChecksOpt = Annotated[
+    str | None, typer.Option(metavar="IDS", help="Extra comma-separated check ids.")
+]
+BudgetOpt = Annotated[str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")]
+SeedOpt = Annotated[
+    int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
+]
+OutOpt = Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")]
 
 
 def load_train_and_data(train: Path, data: Path, **options: Any) -> tuple[Any, Any]:

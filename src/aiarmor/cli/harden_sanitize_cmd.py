@@ -32,6 +32,10 @@ from rich.text import Text
 from aiarmor.cli.commands import cli_policy, explain_exit, prepare_out
 from aiarmor.cli.harden_cmd import harden_app
 from aiarmor.cli.harden_common import (
+    BudgetOpt,
+    OutOpt,
+    PolicyOpt,
+    SeedOpt,
     harden,
     load_train_and_data,
     path_str,
@@ -75,18 +79,10 @@ def sanitize_command(
     ] = None,
     epochs: Annotated[int, typer.Option(metavar="N", help="Retraining epochs.")] = 20,
     lr: Annotated[float, typer.Option(metavar="X", help="Adam learning rate.")] = 2e-3,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", metavar="PATH", help="Policy TOML file.")
-    ] = None,
-    budget: Annotated[
-        str, typer.Option(metavar="LEVEL", help="quick | standard | thorough.")
-    ] = "standard",
-    seed: Annotated[
-        int, typer.Option(metavar="N", help="Seed: the same seed gives the same result.")
-    ] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output directory.")] = Path(
-        "aiarmor-harden"
-    ),
+    policy: PolicyOpt = None,
+    budget: BudgetOpt = "standard",
+    seed: SeedOpt = 0,
+    out_dir: OutOpt = Path("aiarmor-harden"),
 ) -> None:
     """Remove or relabel suspected poison, retrain, and write a before/after report."""
     from aiarmor.poisoning.sanitize import METHODS
