@@ -13,12 +13,12 @@ Adding a format: write one module under :mod:`aiarmor.modelfiles.formats` that d
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from aiarmor.core.plugins import load_entries
 from aiarmor.modelfiles.formats.common import Recurse, ScanContext
 
 
@@ -112,13 +112,7 @@ order (the first that recognises the bytes wins; ``unknown`` recognises everythi
 @functools.cache
 def analysers() -> tuple[FormatAnalyser, ...]:
     """The registered analysers in detection order (duplicate names are rejected)."""
-    found: list[FormatAnalyser] = []
-    for entry in REGISTERED:
-        module, _, attr = entry.partition(":")
-        analyser = getattr(importlib.import_module(f"aiarmor.modelfiles.formats.{module}"), attr)
-        if not isinstance(analyser, FormatAnalyser):
-            raise TypeError(f"{entry} is not a FormatAnalyser")
-        if any(a.name == analyser.name for a in found):
-            raise ValueError(f"format analyser {analyser.name!r} is registered twice")
-        found.append(analyser)
+    found = load_entries(
+        REGISTERED, FormatAnalyser, "format analyser", "aiarmor.modelfiles.formats"
+    )
     return tuple(found)

@@ -7,10 +7,10 @@ line for it to :data:`REGISTERED`. The writer and ``--format`` options read this
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiarmor.core.plugins import load_entries
 from aiarmor.core.report import Report
 
 
@@ -38,13 +38,4 @@ REGISTERED: tuple[str, ...] = (
 @functools.cache
 def report_formats() -> dict[str, ReportFormat]:
     """Every registered format by name (duplicate names are rejected)."""
-    found: dict[str, ReportFormat] = {}
-    for entry in REGISTERED:
-        module, _, attr = entry.partition(":")
-        fmt = getattr(importlib.import_module(module), attr)
-        if not isinstance(fmt, ReportFormat):
-            raise TypeError(f"{entry} is not a ReportFormat")
-        if fmt.name in found:
-            raise ValueError(f"report format {fmt.name!r} is registered twice")
-        found[fmt.name] = fmt
-    return found
+    return {f.name: f for f in load_entries(REGISTERED, ReportFormat, "report format")}

@@ -7,11 +7,11 @@ for it to :data:`REGISTERED`. ``aiarmor scan`` resolves ``--format`` through thi
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiarmor.core.plugins import load_entries
 from aiarmor.modelfiles.results import ScanReport
 
 
@@ -49,13 +49,4 @@ REGISTERED: tuple[str, ...] = (
 @functools.cache
 def scan_formats() -> dict[str, ScanFormat]:
     """Every registered scan format by name (duplicate names are rejected)."""
-    found: dict[str, ScanFormat] = {}
-    for entry in REGISTERED:
-        module, _, attr = entry.partition(":")
-        fmt = getattr(importlib.import_module(module), attr)
-        if not isinstance(fmt, ScanFormat):
-            raise TypeError(f"{entry} is not a ScanFormat")
-        if fmt.name in found:
-            raise ValueError(f"scan format {fmt.name!r} is registered twice")
-        found[fmt.name] = fmt
-    return found
+    return {f.name: f for f in load_entries(REGISTERED, ScanFormat, "scan format")}
