@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -85,8 +85,13 @@ class Target(Protocol):
         ...
 
 
+@runtime_checkable
 class DatasetLike(Protocol):
-    """What core reads of a dataset (:class:`aiarmor.data.Dataset` is the implementation)."""
+    """What the orchestrator and the checks read of a dataset.
+
+    :class:`aiarmor.data.Dataset` is the implementation; core types ``CheckContext.data`` and
+    ``CheckContext.train`` with this protocol because it imports nothing else of aiarmor.
+    """
 
     @property
     def x(self) -> np.ndarray:
@@ -116,6 +121,28 @@ class DatasetLike(Protocol):
     @property
     def sample_shape(self) -> tuple[int, ...]:
         """The shape of one sample."""
+        ...
+
+    @property
+    def feature_names(self) -> tuple[str, ...] | None:
+        """Column names for tabular data, else None."""
+        ...
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """Original class labels, index-aligned with ``0..k-1``, when labels were encoded."""
+        ...
+
+    @property
+    def table(self) -> Any:
+        """The table as read (a pandas DataFrame, row-aligned with ``x``), else None.
+
+        Typed loosely so core does not import pandas.
+        """
+        ...
+
+    def subset(self, index: np.ndarray) -> DatasetLike:
+        """The rows selected by an index or boolean mask, as a new dataset."""
         ...
 
     def __len__(self) -> int:

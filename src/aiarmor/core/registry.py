@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from aiarmor.core.capability import Capability, Target, unmet
+from aiarmor.core.capability import Capability, DatasetLike, Target, unmet
 from aiarmor.core.errors import ConfigError, RegistryError
 from aiarmor.core.findings import CheckOutcome, Finding, Severity
 from aiarmor.core.standards import validate_refs
@@ -148,9 +148,9 @@ class CheckContext:
 
     ``target`` is a :mod:`aiarmor.targets` target, seen through the
     :class:`~aiarmor.core.capability.Target` protocol because core imports nothing else of
-    aiarmor. ``data``/``train`` are :class:`aiarmor.data.Dataset` objects: they satisfy
-    :class:`~aiarmor.core.capability.DatasetLike` (all the orchestrator reads) and stay typed
-    loosely so a check can use the whole dataset (subsets, the raw table, class names). Every
+    aiarmor. ``data``/``train`` are :class:`aiarmor.data.Dataset` objects, seen through the
+    :class:`~aiarmor.core.capability.DatasetLike` protocol for the same reason (it lists all a
+    check reads of a dataset: arrays, names, classes, the raw table, subsets). Every
     capability the check ``requires`` is there when ``run`` is called (the orchestrator skips
     the check otherwise); narrow the target with ``aiarmor.targets.as_scores`` /
     ``as_differentiable`` to use it.
@@ -158,10 +158,10 @@ class CheckContext:
 
     target: Target
     """The model under test."""
-    data: Any
-    """The evaluation (held-out) dataset (a :class:`~aiarmor.core.capability.DatasetLike`)."""
-    train: Any | None
-    """The training dataset, when given (a :class:`~aiarmor.core.capability.DatasetLike`)."""
+    data: DatasetLike
+    """The evaluation (held-out) dataset."""
+    train: DatasetLike | None
+    """The training dataset, when given."""
     params: Mapping[str, Any]
     """The check's parameters: declared defaults overlaid with the policy's values."""
     budget: Budget

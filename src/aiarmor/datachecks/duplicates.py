@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
+from aiarmor.core.capability import DatasetLike
 from aiarmor.core.findings import CheckOutcome, Finding, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
-from aiarmor.data.dataset import Dataset
 
 _NEAR_ROWS = {Budget.QUICK: 2000, Budget.STANDARD: 20_000, Budget.THOROUGH: 200_000}
 """Held-out rows compared for near duplicates per budget (exact matching covers all rows)."""
@@ -85,7 +85,7 @@ class DuplicatesCheck(Check):
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Group exact duplicates, look for label conflicts, then for held-out leakage."""
-        base: Dataset = ctx.train if ctx.train is not None else ctx.data
+        base: DatasetLike = ctx.train if ctx.train is not None else ctx.data
         groups = exact_groups(base.x)
         dup_rows = len(groups) - len(np.unique(groups))
         conflicts = conflicting_groups(groups, base.y)
@@ -142,7 +142,7 @@ class DuplicatesCheck(Check):
         return out
 
 
-def _leakage(train: Dataset, test: Dataset, ctx: CheckContext) -> dict[str, np.ndarray]:
+def _leakage(train: DatasetLike, test: DatasetLike, ctx: CheckContext) -> dict[str, np.ndarray]:
     both = exact_groups(np.concatenate([train.x, test.x]))
     exact = np.isin(both[len(train) :], both[: len(train)])
     near = np.zeros(len(test), dtype=bool)

@@ -10,9 +10,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from aiarmor.core.capability import DatasetLike
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
-from aiarmor.data.dataset import Dataset
 
 _MAX_ROWS = {Budget.QUICK: 2000, Budget.STANDARD: 10_000, Budget.THOROUGH: 100_000}
 """Rows examined per budget (a seeded sample beyond that)."""
@@ -33,7 +33,7 @@ class LabelIssues:
     """Per-class confidence thresholds t_j (mean self-confidence of class j)."""
 
 
-def out_of_sample_proba(ds: Dataset, *, folds: int = 5, seed: int = 0) -> np.ndarray:
+def out_of_sample_proba(ds: DatasetLike, *, folds: int = 5, seed: int = 0) -> np.ndarray:
     """Cross-validated class probabilities from a standardized logistic regression."""
     x = ds.x.reshape(len(ds), -1)
     k = ds.n_classes
@@ -143,7 +143,7 @@ class LabelIssuesCheck(Check):
 
     def _findings(
         self, m: dict[str, float], pairs: dict[tuple[int, int], int], found: LabelIssues,
-        rows: np.ndarray, ds: Dataset, which: str, ctx: CheckContext,
+        rows: np.ndarray, ds: DatasetLike, which: str, ctx: CheckContext,
     ) -> list[Finding]:  # fmt: skip
         if m["issue_rate"] <= ctx.params["max_issue_rate"]:
             return []

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from aiarmor.core.capability import Capability
+from aiarmor.core.capability import Capability, DatasetLike
 from aiarmor.core.errors import ConfigError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
@@ -52,7 +52,7 @@ def predict_labels(target: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64)
 
 
-def positive_class(params: Mapping[str, Any], data: Any) -> int | None:
+def positive_class(params: Mapping[str, Any], data: DatasetLike) -> int | None:
     """The favourable class: the policy's, else 1 for a binary task, else None (unknown)."""
     chosen = params.get("positive_class")
     if chosen is not None:
@@ -60,7 +60,7 @@ def positive_class(params: Mapping[str, Any], data: Any) -> int | None:
     return 1 if data.n_classes <= 2 else None
 
 
-def chosen_attributes(params: Mapping[str, Any], data: Any) -> list[str]:
+def chosen_attributes(params: Mapping[str, Any], data: DatasetLike) -> list[str]:
     """The sensitive attributes to assess (the policy's list, else every one of the data)."""
     wanted = params.get("attributes")
     names = list(data.sensitive) if wanted is None else [str(a) for a in wanted]

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from aiarmor.core.capability import Capability
+from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.poisoning._perclass import MIN_CLASS_SIZE, ClassAnalysis
@@ -67,7 +68,9 @@ class _PoisonCheck(Check, ABC):
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Sample rows, read representations and logits, detect, summarize."""
-        ds: Any = ctx.train
+        ds = ctx.train
+        if ds is None:  # requires guarantees it; keeps the type checker honest
+            raise CheckError("no training data")
         rows = np.arange(len(ds))
         if len(ds) > _MAX_ROWS[ctx.budget]:
             rows = np.sort(ctx.rng().choice(len(ds), _MAX_ROWS[ctx.budget], replace=False))

@@ -9,11 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from aiarmor.core.capability import Capability
+from aiarmor.core.capability import Capability, DatasetLike
 from aiarmor.core.errors import CheckError
 from aiarmor.core.findings import Chart, CheckOutcome, Finding, Series, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
-from aiarmor.data.dataset import Dataset
 from aiarmor.targets.base import ScoreTarget, Target
 
 _BUDGETS = {
@@ -187,7 +186,7 @@ def _budgets(ctx: CheckContext) -> tuple[int, ...]:
     return tuple(sorted(set(given)))
 
 
-def _split(ctx: CheckContext) -> tuple[Dataset, Dataset]:
+def _split(ctx: CheckContext) -> tuple[DatasetLike, DatasetLike]:
     """The attacker's query pool and the held-out set fidelity is measured on."""
     if ctx.train is not None:
         idx = ctx.rng().permutation(len(ctx.train))

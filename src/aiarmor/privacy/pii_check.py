@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from aiarmor.core.capability import DatasetLike
 from aiarmor.core.findings import CheckOutcome, Finding, Severity
 from aiarmor.core.registry import Budget, Check, CheckContext, Param, register
 from aiarmor.privacy.pii import (
@@ -58,9 +59,9 @@ def _rows(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
 
 
-def dataset_columns(ds: Any) -> dict[str, Any]:
+def dataset_columns(ds: DatasetLike) -> dict[str, Any]:
     """The raw columns of a Dataset: its table, else its text-valued sensitive attributes."""
-    table = getattr(ds, "table", None)
+    table = ds.table
     if table is not None:
         return {str(c): table.iloc[:, i] for i, c in enumerate(table.columns)}
     return {k: v for k, v in ds.sensitive.items() if np.asarray(v).dtype.kind in "USO"}
@@ -125,8 +126,8 @@ class PiiCheck(Check):
         cap = ctx.params["max_rows"] or _ROW_CAP[ctx.budget]
         hits: list[tuple[str, ColumnPii]] = []
         metrics = {"columns_scanned": 0.0, "rows_scanned": 0.0, "cells_scanned": 0.0}
-        sets = [("train", ctx.train), ("data", ctx.data)]
-        for n, (which, ds) in enumerate(s for s in sets if s[1] is not None):
+        sets = [(w, d) for w, d in (("train", ctx.train), ("data", ctx.data)) if d is not None]
+        for n, (which, ds) in enumerate(sets):
             ctx.report(n, 2, f"scanning {which}")
             rep = scan_pii(dataset_columns(ds), entities=entities, max_rows=int(cap),
                            seed=int(ctx.rng().integers(2**31)))  # fmt: skip
