@@ -12,5 +12,7 @@ The layer below both the scanner (:mod:`aiarmor.scanning`) and the loader
   and its allowlist (nothing is ever unpickled);
 * :mod:`~aiarmor.modelfiles.provenance` - the record of a model loaded from a trusted pickle;
 * :mod:`~aiarmor.modelfiles.signing`, :mod:`~aiarmor.modelfiles.encryption`,
-  :mod:`~aiarmor.modelfiles.keys` - signatures, encryption at rest and their keys.
+  :mod:`~aiarmor.modelfiles.keys` - signatures, encryption at rest and their keys
+  (``signing_manifest`` / ``signing_bundle`` hold the manifests and the bundle format,
+  ``encryption_format`` / ``encryption_stream`` the header and the streaming cipher).
 """

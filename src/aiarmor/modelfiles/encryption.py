@@ -33,20 +33,27 @@ import io
 import logging
 import os
 import shutil
-import struct
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
-
-from aiarmor.core.errors import AiarmorError, InputError
+from aiarmor.core.errors import InputError
+from aiarmor.modelfiles.encryption_format import (  # noqa: F401 - re-exported for old imports
+    CHUNK_SIZE,
+    CONTENT_FILE,
+    CONTENT_TAR,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_CHUNK_SIZE,
+    VERSION,
+    DecryptionError,
+    _plaintext_size,
+    header_facts,
+)
+from aiarmor.modelfiles.encryption_stream import DecryptingReader, EncryptingWriter
 from aiarmor.modelfiles.keys import MasterKey, PublicKey
 from aiarmor.modelfiles.signing import (
     SignatureError,
@@ -72,231 +79,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MAGIC = b"AIARMENC"
-VERSION = 1
-CONTENT_FILE, CONTENT_TAR = 0, 1
-CHUNK_SIZE = 1 << 20
-MAX_CHUNK_SIZE = 64 << 20
 ENCRYPTED_SUFFIX = ".aiarmor-enc"
 DEFAULT_MAX_BYTES = 16 << 30
-_HEADER = struct.Struct(">8sBBI16s40s7s")
-HEADER_SIZE = _HEADER.size
-"""Bytes of the clear header before the first chunk."""
-_TAG = 16
-_MAX_CHUNKS = 1 << 32
-
-
-class DecryptionError(AiarmorError):
-    """An encrypted artifact is corrupt, tampered with, or needs a different master key."""
-
-
-class _Source(Protocol):
-    def read(self, size: int, /) -> bytes: ...
-    def close(self) -> object: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Header:
-    content: int
-    chunk_size: int
-    key_id: bytes
-    wrapped: bytes
-    prefix: bytes
-
-    def pack(self) -> bytes:
-        return _HEADER.pack(MAGIC, VERSION, self.content, self.chunk_size, self.key_id,
-                            self.wrapped, self.prefix)  # fmt: skip
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> _Header:
-        if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
-            raise DecryptionError("not an aiarmor encrypted file (bad magic)")
-        if len(raw) < _HEADER.size:
-            raise DecryptionError("truncated header")
-        _, version, content, chunk_size, key_id, wrapped, prefix = _HEADER.unpack(raw)
-        if version != VERSION:
-            raise DecryptionError(f"unsupported format version {version}")
-        if content not in (CONTENT_FILE, CONTENT_TAR) or not 0 < chunk_size <= MAX_CHUNK_SIZE:
-            raise DecryptionError("corrupt header (content type or chunk size)")
-        return cls(content, chunk_size, key_id, wrapped, prefix)
-
-
-class _Stream:
-    """The STREAM nonce/AD schedule over AES-256-GCM with one data key."""
-
-    def __init__(self, data_key: bytes, header: _Header) -> None:
-        self._aead = AESGCM(data_key)
-        self._header = header
-        self._raw = header.pack()
-
-    def _nonce_ad(self, index: int, final: bool) -> tuple[bytes, bytes]:
-        if index >= _MAX_CHUNKS:
-            raise InputError("artifact too large for this chunk size (2**32 chunks)")
-        tail = struct.pack(">IB", index, final)
-        return self._header.prefix + tail, self._raw + struct.pack(">QB", index, final)
-
-    def seal(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool) -> bytes:
-        nonce, ad = self._nonce_ad(index, final)
-        return self._aead.encrypt(nonce, plaintext, ad)
-
-    def open(self, index: int, sealed: bytes, final: bool) -> bytes:
-        nonce, ad = self._nonce_ad(index, final)
-        try:
-            return self._aead.decrypt(nonce, sealed, ad)
-        except InvalidTag:
-            raise DecryptionError(
-                f"chunk {index} failed authentication: the file was tampered with, "
-                "truncated, reordered or extended"
-            ) from None
-
-
-class EncryptingWriter:
-    """File-like sink: plaintext written to it goes out to ``out`` encrypted.
-
-    ``close()`` seals the final chunk and must be called (it does not close ``out``).
-    """
-
-    def __init__(
-        self,
-        out: BinaryIO,
-        master_key: MasterKey,
-        *,
-        content: int = CONTENT_FILE,
-        chunk_size: int = CHUNK_SIZE,
-    ) -> None:
-        if not 0 < chunk_size <= MAX_CHUNK_SIZE:
-            raise InputError(f"chunk size must be 1 .. {MAX_CHUNK_SIZE} bytes")
-        data_key = AESGCM.generate_key(bit_length=256)
-        wrapped = aes_key_wrap(master_key.secret, data_key)
-        header = _Header(content, chunk_size, master_key.key_id, wrapped, os.urandom(7))
-        self._stream, self._out, self._size = _Stream(data_key, header), out, chunk_size
-        self._buf, self._index, self._written, self._closed = bytearray(), 0, 0, False
-        out.write(header.pack())
-
-    def write(self, data: bytes) -> int:
-        """Seal every full chunk known not to be the last; hold back at most one chunk."""
-        if self._closed:
-            raise ValueError("write to a closed EncryptingWriter")
-        view = memoryview(data).cast("B")
-        self._written += len(view)
-        if self._buf:  # top up the held chunk; it is not final once more data follows
-            need = self._size - len(self._buf)
-            self._buf += view[:need]
-            view = view[need:]
-            if not view:
-                return len(data)
-            self._emit(self._buf, final=False)
-            self._buf.clear()
-        while len(view) > self._size:
-            self._emit(view[: self._size], final=False)
-            view = view[self._size :]
-        self._buf += view
-        return len(data)
-
-    def close(self) -> None:
-        """Seal the rest (0 .. chunk size bytes) as the final chunk."""
-        if not self._closed:
-            self._emit(self._buf, final=True)
-            self._buf.clear()
-            self._closed = True
-
-    def _emit(self, chunk: bytes | bytearray | memoryview, *, final: bool) -> None:
-        self._out.write(self._stream.seal(self._index, chunk, final))
-        self._index += 1
-
-    def tell(self) -> int:
-        """Plaintext bytes written so far."""
-        return self._written
-
-    def read(self, size: int = -1) -> bytes:
-        """Not readable."""
-        raise io.UnsupportedOperation("EncryptingWriter is write-only")
-
-    def seek(self, pos: int) -> int:
-        """Not seekable."""
-        raise io.UnsupportedOperation("EncryptingWriter is not seekable")
-
-    def __enter__(self) -> EncryptingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self.close()
-
-
-class DecryptingReader:
-    """File-like source of plaintext from an encrypted stream ``src``.
-
-    Every chunk is authenticated before any of its bytes are returned, but a stream cut at
-    a chunk boundary is only detected at the end: consume the reader to EOF (``read()``
-    returning ``b""``) before trusting what it produced. :func:`decrypt_to_memory` does so.
-    """
-
-    def __init__(self, src: _Source, master_key: MasterKey) -> None:
-        self._src = src
-        self.header = _Header.unpack(_read_exact(src, _HEADER.size))
-        if self.header.key_id != master_key.key_id:
-            raise DecryptionError(
-                f"wrong master key: the file needs key id {self.header.key_id.hex()[:16]}, "
-                f"the given key is {master_key.key_id.hex()[:16]} (or the header was altered)"
-            )
-        try:
-            data_key = aes_key_unwrap(master_key.secret, self.header.wrapped)
-        except InvalidUnwrap:
-            raise DecryptionError("the wrapped data key failed its integrity check") from None
-        self._stream = _Stream(data_key, self.header)
-        self._sealed_size = self.header.chunk_size + _TAG
-        self._pending = _read_exact(src, self._sealed_size)
-        if not self._pending:
-            raise DecryptionError("truncated: the file has a header but no chunks")
-        self._buf, self._index, self._done = b"", 0, False
-
-    def read(self, size: int = -1) -> bytes:
-        """``size`` plaintext bytes (fewer only at the end; all when negative); ``b""`` at EOF."""
-        parts, have = [self._buf], len(self._buf)
-        while not self._done and (size < 0 or have < size):
-            parts.append(self._next_chunk())
-            have += len(parts[-1])
-        data = b"".join(parts) if len(parts) > 2 or self._buf else parts[-1]
-        if 0 <= size < len(data):
-            data, self._buf = data[:size], data[size:]
-        else:
-            self._buf = b""
-        return data
-
-    def _next_chunk(self) -> bytes:
-        sealed = self._pending
-        self._pending = _read_exact(self._src, self._sealed_size)
-        final = not self._pending
-        if len(sealed) < _TAG:
-            raise DecryptionError(f"chunk {self._index} is truncated")
-        plain = self._stream.open(self._index, sealed, final)
-        self._index += 1
-        self._done = final
-        return plain
-
-    def write(self, b: bytes) -> int:
-        """Not writable."""
-        raise io.UnsupportedOperation("DecryptingReader is read-only")
-
-    def tell(self) -> int:
-        """Not tracked."""
-        raise io.UnsupportedOperation("DecryptingReader does not tell")
-
-    def seek(self, pos: int) -> int:
-        """Not seekable."""
-        raise io.UnsupportedOperation("DecryptingReader is not seekable")
-
-    def close(self) -> None:
-        """Close the underlying source."""
-        self._src.close()
-
-    def __enter__(self) -> DecryptingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ------------------------------------------------------------------------------ public API
@@ -309,21 +93,6 @@ def is_encrypted(path: Path | str) -> bool:
         return False
     with path.open("rb") as handle:
         return handle.read(len(MAGIC)) == MAGIC
-
-
-def header_facts(raw: bytes) -> dict[str, object]:
-    """The clear-text facts of an encrypted artifact's header (for the scanner; no key needed).
-
-    ``raw`` is the start of the file (at least the 77-byte header); raises
-    :class:`DecryptionError` naming what is wrong with a malformed header.
-    """
-    header = _Header.unpack(bytes(raw[: _HEADER.size]))
-    return {
-        "version": VERSION,
-        "content": "file" if header.content == CONTENT_FILE else "directory (tar)",
-        "chunk_size": header.chunk_size,
-        "key_id": header.key_id.hex()[:16],
-    }
 
 
 def encrypt_file(
@@ -538,17 +307,3 @@ class _HashingSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _read_exact(src: _Source, n: int) -> bytes:
-    """Read ``n`` bytes, fewer only at end of file."""
-    data = src.read(n)
-    while len(data) < n and (more := src.read(n - len(data))):
-        data += more
-    return data
-
-
-def _plaintext_size(file_size: int, chunk_size: int) -> int:
-    body = max(file_size - _HEADER.size, 0)
-    chunks = -(-body // (chunk_size + _TAG))
-    return body - chunks * _TAG

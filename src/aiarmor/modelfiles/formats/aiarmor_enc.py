@@ -9,7 +9,7 @@ size, master key id); a header that does not parse is a finding (fail closed).
 from __future__ import annotations
 
 from aiarmor.core.findings import Severity
-from aiarmor.modelfiles.encryption import HEADER_SIZE, MAGIC, DecryptionError, header_facts
+from aiarmor.modelfiles.encryption_format import HEADER_SIZE, MAGIC, DecryptionError, header_facts
 from aiarmor.modelfiles.formats.common import DOS_STANDARDS, ScanContext
 from aiarmor.modelfiles.registry import FormatAnalyser, leaf
 from aiarmor.modelfiles.results import scan_finding
