@@ -9,7 +9,8 @@ The layer below both the scanner (:mod:`aiarmor.scanning`) and the loader
 * :mod:`~aiarmor.modelfiles.engine` - inspection of bytes and files with limits;
 * :mod:`~aiarmor.modelfiles.results` - findings, inventory entries and the scan report;
 * ``pickle_scan`` / ``pickle_walk`` / ``pickle_policy`` / ``pickle_npy`` - the opcode walker
-  and its allowlist (nothing is ever unpickled);
+  and its allowlist (nothing is ever unpickled; ``pickle_ops`` holds the opcode tables and
+  argument readers, ``pickle_findings`` the walk's findings);
 * :mod:`~aiarmor.modelfiles.provenance` - the record of a model loaded from a trusted pickle;
 * :mod:`~aiarmor.modelfiles.signing`, :mod:`~aiarmor.modelfiles.encryption`,
   :mod:`~aiarmor.modelfiles.keys` - signatures, encryption at rest and their keys

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiarmor.core.findings import Finding, Severity
-from aiarmor.modelfiles.pickle_walk import Broken, itemsize
+from aiarmor.modelfiles.pickle_ops import Broken, itemsize
 from aiarmor.modelfiles.results import scan_finding
 
 _PY2_LONG = re.compile(r"(?<=[(,\s])(\d+)L(?=[,)\s])")
