@@ -21,35 +21,43 @@ anyone who can write the database can roll it back to an earlier consistent stat
 *and* old head). Against both, export :meth:`AuditLog.checkpoint` regularly to a place the
 database writers cannot change (and sign it: ``aiarmor sign``); ``verify(checkpoints=...)``
 then proves the log still extends every checkpoint.
+
+The parts: :mod:`.chain` (keys, MACs, checkpoints), :mod:`.entry` (what a record holds),
+:mod:`.verify` (the walk of the chain) and :mod:`.store` (tables, engines, group commit);
+this module appends and verifies, and re-exports their public names.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import math
-import os
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from aiarmor.core.errors import ConfigError, InputError
+from aiarmor.serving.audit.chain import (
+    GENESIS_MAC,
+    MIN_KEY_BYTES,
+    Checkpoint,
+    _check_key,
+    _checkpoint_tag,
+    _head_mac,
+    _record_mac,
+    _same,
+    load_key,
+    read_checkpoint,
+)
+from aiarmor.serving.audit.entry import DECISIONS, AuditEntry, _row
 from aiarmor.serving.audit.store import (
-    FIELDS,
     AuditLogError,
     AuditReader,
     GroupCommit,
     HotPath,
     one_line,
 )
+from aiarmor.serving.audit.verify import MAX_PROBLEMS, AuditVerification, _Head, _Walk
 
 __all__ = [
     "DECISIONS",
@@ -64,173 +72,8 @@ __all__ = [
     "read_checkpoint",
 ]
 
-DECISIONS = frozenset({"allowed", "denied", "throttled", "blocked", "invalid", "error"})
-"""The values :attr:`AuditEntry.decision` may take."""
-MIN_KEY_BYTES = 32
-"""Shortest HMAC key accepted (256 bits)."""
-GENESIS_MAC = "0" * 64
-"""``prev_mac`` of record 1."""
-MAX_PROBLEMS = 50
-_RECORD_TAG = b"aiarmor-audit-record/v1"
-_HEAD_TAG = b"aiarmor-audit-head/v1"
-_CHECKPOINT_TAG = b"aiarmor-audit-checkpoint/v1"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_MAX_TEXT = 64 * 1024
 _OLD = ("old_seq", "old_mac", "old_head_mac")
 _NEW = ("new_seq", "new_mac", "new_head_mac")
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One gateway request (or admin call) as it is recorded."""
-
-    time: float
-    """Unix seconds (stored with microsecond resolution)."""
-    identity: str
-    """Key id or JWT subject, never the secret."""
-    model: str
-    """Model name, or "" for admin calls."""
-    route: str
-    """E.g. "predict", "admin.keys.create"."""
-    input_sha256: str
-    """Hex SHA-256 of the request body ("" if none)."""
-    output_summary: str
-    """Short JSON text: labels / top-k, never full inputs."""
-    decision: str
-    """One of :data:`DECISIONS`."""
-    status: int
-    """HTTP status sent."""
-    detector_scores: Mapping[str, float]
-    """Detector name -> score (non-finite scores are stored as the strings "nan", "inf")."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuditVerification:
-    """The outcome of walking the chain."""
-
-    ok: bool
-    """True when no problem was found."""
-    problems: tuple[str, ...]
-    """One line per problem, each naming the first bad seq."""
-    count: int
-    """Records walked."""
-    head_seq: int = 0
-    """Last seq according to the head anchor (0 if the anchor is unusable)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A log state to keep outside the database: the log must always extend it."""
-
-    seq: int
-    mac: str
-    time: float
-    tag: str
-    """HMAC over (seq, mac, time) with the log key: the checkpoint came from the log."""
-
-    def to_json(self) -> str:
-        """One line of JSON."""
-        return json.dumps({"seq": self.seq, "mac": self.mac, "time": self.time, "tag": self.tag})
-
-
-# ------------------------------------------------------------------------------------- keys
-
-
-def load_key(source: str | Path) -> bytes:
-    """The key from ``"env:NAME"`` or a file path (raw bytes, trailing newline stripped)."""
-    if isinstance(source, str) and source.startswith("env:"):
-        name = source[4:]
-        value = os.environ.get(name, "").encode()
-        where = f"environment variable {name}"
-    else:
-        path = Path(source)
-        where = f"key file {path}"
-        try:
-            value = path.read_bytes()[: _MAX_TEXT + 1].rstrip(b"\r\n")
-        except OSError as exc:
-            raise ConfigError(f"cannot read {where}: {exc.strerror or exc}") from None
-    return _check_key(value, where)
-
-
-def _check_key(key: bytes, where: str = "the audit-log key") -> bytes:
-    if not isinstance(key, bytes) or len(key) < MIN_KEY_BYTES:
-        raise ConfigError(f"{where} is missing or shorter than {MIN_KEY_BYTES} bytes")
-    return key
-
-
-# ------------------------------------------------------------------------------- encoding
-
-
-def _encode(tag: bytes, *parts: int | str) -> bytes:
-    """Unambiguous: every part is 8-byte length prefixed UTF-8 (ints as decimal)."""
-    out = bytearray(tag)
-    for part in parts:
-        data = str(part).encode() if isinstance(part, int) else part.encode()
-        out += len(data).to_bytes(8, "big") + data
-    return bytes(out)
-
-
-def _same(stored: object, expected: object) -> bool:
-    """Constant-time equality of two MACs; False when either is not ASCII text
-    (``hmac.compare_digest`` raises on it, and a tampered row or checkpoint may hold it)."""
-    if not (isinstance(stored, str) and isinstance(expected, str)):
-        return False
-    return stored.isascii() and expected.isascii() and hmac.compare_digest(stored, expected)
-
-
-def _mac(key: bytes, tag: bytes, *parts: int | str) -> str:
-    return hmac.new(key, _encode(tag, *parts), hashlib.sha256).hexdigest()
-
-
-def _record_mac(key: bytes, seq: int, prev_mac: str, row: Mapping[Any, Any]) -> str:
-    return _mac(key, _RECORD_TAG, seq, prev_mac, *(row[f] for f in FIELDS))
-
-
-def _head_mac(key: bytes, last_seq: int, last_mac: str) -> str:
-    return _mac(key, _HEAD_TAG, last_seq, last_mac)
-
-
-def _scores_json(scores: Mapping[str, float]) -> str:
-    def num(value: float) -> float | str:
-        value = float(value)
-        return value if math.isfinite(value) else str(value)
-
-    clean = {str(k): num(v) for k, v in scores.items()}
-    return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def _text(name: str, value: object, limit: int = _MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        raise InputError(f"audit entry: {name} must be a string")
-    if "\x00" in value or len(value) > limit:
-        raise InputError(f"audit entry: {name} contains NUL or is longer than {limit}")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise InputError(f"audit entry: {name} is not valid Unicode") from None
-    return value
-
-
-def _row(entry: AuditEntry) -> dict[str, Any]:
-    """The stored columns of ``entry`` (validated)."""
-    if entry.decision not in DECISIONS:
-        raise InputError(f"audit entry: unknown decision {entry.decision!r}")
-    if isinstance(entry.status, bool) or not isinstance(entry.status, int):
-        raise InputError("audit entry: status must be an integer")
-    if not 100 <= entry.status <= 599 or not math.isfinite(entry.time) or entry.time < 0:
-        raise InputError("audit entry: status must be 100-599 and time finite and >= 0")
-    sha = _text("input_sha256", entry.input_sha256, 64)
-    if sha and not _HEX64.fullmatch(sha):
-        raise InputError("audit entry: input_sha256 must be 64 lowercase hex digits or empty")
-    row: dict[str, Any] = {f: _text(f, getattr(entry, f)) for f in FIELDS[1:6]}
-    row.update(
-        time_us=round(entry.time * 1_000_000),
-        input_sha256=sha,
-        decision=entry.decision,
-        status=entry.status,
-        detector_scores=_scores_json(entry.detector_scores),
-    )
-    return row
 
 
 class AuditLog(AuditReader):
@@ -453,106 +296,3 @@ class AuditLog(AuditReader):
                 return
             yield from rows
             after = int(rows[-1]["seq"])
-
-
-@dataclass(frozen=True, slots=True)
-class _Head:
-    seq: int
-    mac: str
-    top: int
-    """Highest seq stored."""
-    present: bool
-    ok: bool
-
-    @property
-    def limit(self) -> int:
-        """How far to walk: to the anchor, or over every stored record if it is unusable."""
-        return self.seq if self.ok else self.top
-
-
-class _Walk:
-    """The chain checks, one record at a time (constant memory)."""
-
-    def __init__(self, key: bytes, checkpoints: Sequence[Checkpoint]) -> None:
-        self.key = key
-        self.problems: list[str] = []
-        self.more = 0
-        self.count = 0
-        self.last_seq = 0
-        self.prev = GENESIS_MAC
-        self.checkpoints = {c.seq: c.mac for c in checkpoints}
-        for cp in checkpoints:
-            if not _same(cp.tag, _checkpoint_tag(key, cp)):
-                self.problem(f"checkpoint of seq {cp.seq} fails its tag (other log or key)")
-
-    def problem(self, text: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(text)
-        else:
-            self.more += 1
-
-    def step(self, row: sa.RowMapping) -> None:
-        seq = int(row["seq"])
-        linked = seq == self.last_seq + 1
-        if not linked:
-            self.problem(f"seq {self.last_seq + 1}: missing up to seq {seq - 1} (deleted)")
-        wrong = _wrong_types(row)
-        if wrong:
-            self.problem(f"seq {seq}: {wrong} has the wrong type (record edited)")
-        elif linked and not _same(row["prev_mac"], self.prev):
-            self.problem(f"seq {seq}: prev_mac does not link to seq {seq - 1} "
-                         "(records reordered, replaced or deleted)")  # fmt: skip
-        if not wrong and not _same(row["mac"], _record_mac(self.key, seq, row["prev_mac"], row)):
-            self.problem(f"seq {seq}: MAC mismatch (record edited, forged or replayed, or "
-                         "written with another key)")  # fmt: skip
-        expected = self.checkpoints.get(seq)
-        if expected is not None and not _same(str(row["mac"]), expected):
-            self.problem(f"seq {seq}: differs from its checkpoint (the log was rewritten)")
-        self.prev, self.last_seq = str(row["mac"]), seq
-        self.count += 1
-
-    def finish(self, head: _Head) -> None:
-        if head.ok and self.last_seq < head.seq:
-            self.problem(f"seq {self.last_seq + 1}: missing up to the head anchor's seq "
-                         f"{head.seq} (tail truncated)")  # fmt: skip
-        elif head.ok and not _same(self.prev, head.mac):
-            self.problem(f"seq {head.seq}: does not match the head anchor (tail replaced)")
-        if head.ok and head.top > head.seq:
-            self.problem(f"seq {head.seq + 1}: records beyond the head anchor (not appended "
-                         "by the log)")  # fmt: skip
-        for seq in sorted(s for s in self.checkpoints if s > self.last_seq):
-            self.problem(f"seq {seq}: checkpointed but missing (log truncated or rolled back)")
-
-    def result(self, head_seq: int) -> AuditVerification:
-        problems = [*self.problems]
-        if self.more:
-            problems.append(f"... and {self.more} more problems")
-        return AuditVerification(not problems, tuple(problems), self.count, head_seq)
-
-
-_INTEGER_FIELDS = frozenset({"time_us", "status"})
-
-
-def _wrong_types(row: sa.RowMapping) -> str:
-    """The first field whose stored type the log never writes ("" if none): SQLite stores
-    any type in any column, and a MAC over a re-typed field would not even be computable."""
-    for name in (*FIELDS, "prev_mac", "mac"):
-        want: type = int if name in _INTEGER_FIELDS else str
-        if type(row[name]) is not want:
-            return name
-    return ""
-
-
-def read_checkpoint(path: Path) -> Checkpoint:
-    """The checkpoint in ``path`` (one line of JSON); ConfigError if it is not one."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Checkpoint(int(data["seq"]), str(data["mac"]), float(data["time"]), str(data["tag"]))
-    except OSError as exc:
-        raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"checkpoint {path} is not an aiarmor audit-log checkpoint") from None
-
-
-def _checkpoint_tag(key: bytes, cp: Checkpoint) -> str:
-    return _mac(key, _CHECKPOINT_TAG, cp.seq, cp.mac, repr(cp.time))
