@@ -21,7 +21,14 @@ from aiarmor._version import __version__
 from aiarmor.builtin import load_builtin_checks
 from aiarmor.core.capability import Capability, Target, data_capabilities
 from aiarmor.core.errors import InputError, PolicyError
-from aiarmor.core.findings import CheckOutcome, CheckResult, CheckStatus, Finding, status_of
+from aiarmor.core.findings import (
+    CheckOutcome,
+    CheckResult,
+    CheckStatus,
+    Finding,
+    failing,
+    status_of,
+)
 from aiarmor.core.policy import Policy, Threshold
 from aiarmor.core.registry import Budget, Check, CheckContext, get_check, registered
 from aiarmor.core.report import Report, Verdict
@@ -250,7 +257,7 @@ def _verdict(results: list[CheckResult], policy: Policy) -> tuple[Verdict, tuple
     (whatever else was found) when any check errored, since its answer is unknown."""
     reasons = []
     for r in results:
-        worst = [f for f in r.findings if not f.suppressed and f.severity >= policy.fail_on]
+        worst = failing(r.findings, policy.fail_on)
         if worst:
             reasons.append(
                 f"{r.id}: {len(worst)} finding(s) at or above {policy.fail_on.label} "

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiarmor.core.findings import CheckResult, Finding, Severity, status_of
+from aiarmor.core.findings import CheckResult, Finding, Severity, failing, status_of
 from aiarmor.core.report import Report, Verdict
 
 
@@ -87,7 +87,7 @@ def with_section(report: Report, section: CheckResult, extra_subject: Mapping[st
     decided by the report's policy rule (:func:`~aiarmor.core.findings.status_of`)."""
     fail_on = report.fail_on
     section = replace(section, status=status_of(section.findings, fail_on))
-    worst = [f for f in section.findings if not f.suppressed and f.severity >= fail_on]
+    worst = failing(section.findings, fail_on)
     reasons = report.verdict_reasons
     verdict = report.verdict
     if worst:

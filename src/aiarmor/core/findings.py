@@ -57,8 +57,12 @@ def status_of(findings: Iterable[Finding], fail_on: Severity) -> CheckStatus:
     The verdict uses the same rule, so a report never shows a failed check beside a passing
     verdict (or a check that failed the verdict shown as passed).
     """
-    failing = any(not f.suppressed and f.severity >= fail_on for f in findings)
-    return CheckStatus.FAILED if failing else CheckStatus.PASSED
+    return CheckStatus.FAILED if failing(findings, fail_on) else CheckStatus.PASSED
+
+
+def failing(findings: Iterable[Finding], fail_on: Severity) -> list[Finding]:
+    """The findings that fail a verdict: unsuppressed and at least ``fail_on``, in order."""
+    return [f for f in findings if not f.suppressed and f.severity >= fail_on]
 
 
 @dataclass(frozen=True, slots=True)
